@@ -1,0 +1,5 @@
+import sys
+
+from trigger_schedule.cli import main
+
+sys.exit(main())

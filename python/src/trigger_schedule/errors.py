@@ -1,0 +1,79 @@
+"""Exit codes and the one exception hierarchy; `main()` maps these and nothing else."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0  # all succeeded, skipped, or triggered without waiting
+    JOB_FAILED = 1  # a downstream run failed or was cancelled
+    USAGE = 2  # usage, config or validation error: nothing was triggered
+    AUTH = 3  # the platform rejected the credentials (401/403)
+    REJECTED = 4  # the platform rejected the trigger (other 4xx)
+    UNREACHABLE = 5  # connection failed or 5xx after retries
+    TIMEOUT = 6  # the wait outlived its timeout
+    INTERRUPTED = 130  # SIGINT
+    TERMINATED = 143  # SIGTERM
+
+
+class TriggerScheduleError(Exception):
+    """Base of every error the CLI reports; its message says what to change."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class UsageError(TriggerScheduleError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(TriggerScheduleError):
+    """A plan or flag problem found before anything was sent."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ExpressionError(ConfigError):
+    """A `when:` or `{{ }}` expression that does not compile or evaluate."""
+
+
+class PlatformError(TriggerScheduleError):
+    """A scheduler answered, or failed to answer, in a way that stops this trigger."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+    def __init__(self, message: str, hint: str | None = None, status_code: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.status_code = status_code
+
+
+class AuthError(PlatformError):
+    exit_code = ExitCode.AUTH
+
+
+class RejectedError(PlatformError):
+    exit_code = ExitCode.REJECTED
+
+
+class UnreachableError(PlatformError):
+    exit_code = ExitCode.UNREACHABLE
+
+
+class WaitTimeout(TriggerScheduleError):
+    exit_code = ExitCode.TIMEOUT
+
+
+class Interrupted(TriggerScheduleError):
+    def __init__(self, signum: int) -> None:
+        name = "SIGINT" if signum == 2 else "SIGTERM" if signum == 15 else f"signal {signum}"
+        super().__init__(f"interrupted by {name}")
+        self.signum = signum
+        self.exit_code = ExitCode.INTERRUPTED if signum == 2 else ExitCode.TERMINATED

@@ -1,0 +1,246 @@
+"""One HTTP session per platform: timeouts, TLS, bounded retries with jitter, redacted debug logs."""
+
+from __future__ import annotations
+
+import json as jsonlib
+import random
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from trigger_schedule import __version__
+from trigger_schedule.backoff import Backoff, parse_retry_after
+from trigger_schedule.clock import Clock
+from trigger_schedule.errors import AuthError, Interrupted, RejectedError, UnreachableError
+from trigger_schedule.secrets import MASK, REDACTOR
+
+USER_AGENT = f"trigger-schedule/{__version__}"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_SENSITIVE_HEADER = re.compile(r"auth|token|cookie|signature|secret|key|password", re.IGNORECASE)
+_BODY_EXCERPT = 300
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    max_attempts: int = 5
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.5, cap=8.0))
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class HttpClient:
+    def __init__(
+        self,
+        options: HttpOptions,
+        clock: Clock,
+        *,
+        debug: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.options = options
+        self.clock = clock
+        self._debug = debug
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers.update(options.headers)
+        tls = options.tls
+        if tls.insecure:
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            if warn:
+                warn("TLS verification is OFF (insecure: true): use ca-bundle for a private CA instead")
+            self.session.verify = False
+        elif tls.ca_bundle:
+            self.session.verify = tls.ca_bundle
+        if tls.client_cert:
+            self.session.cert = (tls.client_cert, tls.client_key) if tls.client_key else tls.client_cert
+        self.calls = 0
+        self._rng = random.Random()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        json: Any = None,
+        data: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        deadline: float | None = None,
+        raise_for_status: bool = True,
+    ) -> requests.Response:
+        """Send with retries; `deadline` is a `clock.monotonic()` value no retry may pass.
+
+        A non-idempotent request (a trigger without an idempotency key) is retried only on 429,
+        which promises it was not processed.
+        """
+        body: bytes | None = None
+        send_headers = dict(headers or {})
+        if json is not None:
+            body = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":")).encode()
+            send_headers.setdefault("Content-Type", "application/json")
+        attempts = self.options.max_attempts
+        for attempt in range(attempts):
+            self._log_request(method, url, send_headers, body if body is not None else data, params)
+            self.calls += 1
+            error: Exception | None = None
+            response: requests.Response | None = None
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    data=body if body is not None else data,
+                    params=params,
+                    headers=send_headers,
+                    timeout=self._timeout(deadline),
+                    allow_redirects=False,
+                )
+            except requests.exceptions.SSLError as exc:
+                raise UnreachableError(
+                    f"{what}: TLS failed for {_origin(url)}: {_short(exc)}",
+                    hint="set ca-bundle (TRIGGER_SCHEDULE_CA_BUNDLE) to your CA's PEM file",
+                ) from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                error = exc
+            if response is not None:
+                self._log_response(response)
+                if response.status_code not in RETRY_STATUSES:
+                    if raise_for_status:
+                        raise_for_response(response, what)
+                    return response
+                if not idempotent and response.status_code != 429:
+                    break
+            elif not idempotent:
+                break
+            if attempt + 1 >= attempts:
+                break
+            wait = self.options.backoff.delay(attempt, self._rng)
+            if response is not None:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
+                if retry_after is not None:
+                    wait = max(wait, retry_after)
+            if deadline is not None and self.clock.monotonic() + wait > deadline:
+                break
+            self._note(f"{what}: {_describe(response, error)}; retry {attempt + 1} in {wait:.1f}s")
+            if self.clock.sleep(wait):
+                raise Interrupted(self.clock.signum or 15)
+        if response is not None:
+            if response.status_code in RETRY_STATUSES:
+                raise UnreachableError(
+                    f"{what}: {_origin(url)} answered HTTP {response.status_code} after "
+                    f"{attempt + 1} attempt(s): {_excerpt(response)}",
+                    hint="the scheduler is overloaded or down; re-run the pipeline when it recovers",
+                    status_code=response.status_code,
+                )
+            raise_for_response(response, what)
+            return response
+        raise UnreachableError(
+            f"{what}: cannot reach {_origin(url)} after {attempt + 1} attempt(s): {_short(error)}",
+            hint="check the platform url, that the scheduler is up, and HTTPS_PROXY/NO_PROXY",
+        )
+
+    def _timeout(self, deadline: float | None) -> tuple[float, float]:
+        connect, read = self.options.connect_timeout, self.options.read_timeout
+        if deadline is not None:
+            left = max(1.0, deadline - self.clock.monotonic())
+            connect, read = min(connect, left), min(read, left)
+        return connect, read
+
+    def _note(self, text: str) -> None:
+        if self._debug:
+            self._debug(text)
+
+    def _log_request(
+        self, method: str, url: str, headers: Mapping[str, str], body: Any, params: Mapping[str, Any] | None
+    ) -> None:
+        if not self._debug:
+            return
+        merged = {**self.session.headers, **headers}
+        shown = {k: (MASK if _SENSITIVE_HEADER.search(k) else str(v)) for k, v in merged.items()}
+        query = f" params={dict(params)}" if params else ""
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ("" if body is None else str(body))
+        self._debug(f"-> {method} {url}{query} headers={shown} body={REDACTOR.redact(text)[:2000]}")
+
+    def _log_response(self, response: requests.Response) -> None:
+        if self._debug:
+            elapsed = response.elapsed.total_seconds() if response.elapsed else 0.0
+            self._debug(f"<- HTTP {response.status_code} in {elapsed * 1000:.0f} ms: {_excerpt(response)}")
+
+
+def raise_for_response(response: requests.Response, what: str) -> None:
+    """Map a final HTTP answer to the project's errors (and so to exit codes)."""
+    status = response.status_code
+    if status < 400:
+        return
+    origin = _origin(response.url or "")
+    if status in (401, 403):
+        raise AuthError(
+            f"{what}: {origin} rejected the credentials (HTTP {status}): {_excerpt(response)}",
+            hint="check the token (TRIGGER_SCHEDULE_TOKEN or the platform's auth) and its permissions",
+            status_code=status,
+        )
+    if status < 500:
+        raise RejectedError(
+            f"{what}: {origin} rejected the request (HTTP {status}): {_excerpt(response)}",
+            hint="check the job name and parameters against the scheduler",
+            status_code=status,
+        )
+    raise UnreachableError(
+        f"{what}: {origin} failed (HTTP {status}): {_excerpt(response)}",
+        hint="the scheduler reported an internal error; see its logs",
+        status_code=status,
+    )
+
+
+def _excerpt(response: requests.Response) -> str:
+    try:
+        text = response.text
+    except Exception:  # a body that cannot be decoded still must not stop error reporting
+        return "<unreadable body>"
+    text = " ".join(text.split())
+    if len(text) > _BODY_EXCERPT:
+        text = text[:_BODY_EXCERPT] + "..."
+    return REDACTOR.redact(text) or "<empty body>"
+
+
+def _origin(url: str) -> str:
+    match = re.match(r"^([a-z]+://[^/?#]+)", url)
+    origin = match.group(1) if match else url
+    # Never echo userinfo that someone put into a URL.
+    return re.sub(r"//[^/@]*@", "//", origin)
+
+
+def _short(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no answer"
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "reset" in text.lower() or "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "connection reset by peer"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timed out"
+    return REDACTOR.redact(text[:200])
+
+
+def _describe(response: requests.Response | None, error: Exception | None) -> str:
+    if response is not None:
+        return f"HTTP {response.status_code}"
+    return _short(error)

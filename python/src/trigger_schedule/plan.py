@@ -1,0 +1,461 @@
+"""Load and validate a trigger plan; report every problem at once with file, line and key path."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trigger_schedule import plan_schema
+from trigger_schedule.durations import parse_duration
+from trigger_schedule.errors import ConfigError
+
+KeyPath = tuple[Any, ...]
+
+TRIGGER_DEFAULTS: dict[str, Any] = {
+    "params": {},
+    "when": None,
+    "wait": True,
+    "timeout": "30m",
+    "on-timeout": "leave",
+    "cancel-on-interrupt": True,
+    "force-new": False,
+    "poll-interval": "1s",
+    "poll-max-interval": "15s",
+    "logs": True,
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    source: str
+    line: int | None
+    path: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+class PlanInvalid(ConfigError):
+    def __init__(self, problems: list[Problem]) -> None:
+        count = len(problems)
+        head = f"the plan has {count} problem{'s' if count != 1 else ''}; nothing was triggered"
+        super().__init__(head + "\n" + "\n".join(f"  {p}" for p in problems))
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    name: str
+    type: str
+    url: str
+    auth: Mapping[str, Any] = field(default_factory=dict)
+    tls: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    max_attempts: int = 5
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    name: str
+    job: str
+    platform: str
+    params: Mapping[str, Any]
+    when: Any
+    needs: tuple[str, ...]
+    wait: bool
+    timeout: float
+    on_timeout: str
+    cancel_on_interrupt: bool
+    force_new: bool
+    poll_interval: float
+    poll_max_interval: float
+    logs: bool
+    description: str
+    where: str  # "file:line triggers[i]" prefix for errors found while running
+
+
+@dataclass(frozen=True)
+class Plan:
+    source: str
+    platforms: Mapping[str, PlatformSpec]
+    triggers: tuple[TriggerSpec, ...]
+    max_parallel: int
+
+
+# -- YAML with line numbers ------------------------------------------------------------------
+
+
+def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[KeyPath, int], list[Problem]]:
+    """Parse YAML, remembering the line of every key; duplicate keys are problems, not silent overrides."""
+    problems: list[Problem] = []
+    lines: dict[KeyPath, int] = {}
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        problems.append(Problem(source, line, "", f"not valid YAML: {reason}", "fix the YAML syntax at that line"))
+        return None, lines, problems
+    finally:
+        loader.dispose()
+    if node is None:
+        return None, lines, problems
+
+    def build(current: yaml.Node, path: KeyPath) -> Any:
+        lines.setdefault(path, current.start_mark.line + 1)
+        if isinstance(current, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in current.value:
+                key = loader.construct_object(key_node, deep=True)
+                if key in result:
+                    problems.append(
+                        Problem(
+                            source,
+                            key_node.start_mark.line + 1,
+                            _format_path((*path, key)),
+                            "this key appears twice",
+                            "keep one of them",
+                        )
+                    )
+                lines[(*path, key)] = key_node.start_mark.line + 1
+                result[key] = build(value_node, (*path, key))
+            return result
+        if isinstance(current, yaml.SequenceNode):
+            return [build(item, (*path, i)) for i, item in enumerate(current.value)]
+        return loader.construct_object(current, deep=True)
+
+    try:
+        return build(node, ()), lines, problems
+    except yaml.YAMLError as exc:
+        problems.append(Problem(source, None, "", f"not valid YAML: {exc}"))
+        return None, lines, problems
+
+
+def _format_path(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# -- validation -----------------------------------------------------------------------------
+
+
+class _Collector:
+    def __init__(self, source: str, lines: Mapping[KeyPath, int], flag_names: Mapping[str, str] | None) -> None:
+        self.source = source
+        self.lines = lines
+        self.flag_names = flag_names or {}
+        self.problems: list[Problem] = []
+
+    def add(self, path: KeyPath, message: str, hint: str | None = None) -> None:
+        line = None
+        probe = path
+        while probe not in self.lines and probe:
+            probe = probe[:-1]
+        line = self.lines.get(probe)
+        shown = _format_path(path)
+        shown = self.flag_names.get(shown, shown)
+        problem = Problem(self.source, line, shown, message, hint)
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    def where(self, path: KeyPath) -> str:
+        line = self.lines.get(path)
+        shown = _format_path(path)
+        shown = self.flag_names.get(shown, shown)
+        return f"{self.source}:{line} {shown}" if line else f"{self.source} {shown}"
+
+
+def _unknown_keys(data: Any, known: list[str], path: KeyPath, out: _Collector) -> None:
+    if not isinstance(data, Mapping):
+        return
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(known)}"
+            out.add((*path, key), f"unknown key '{key}'", hint)
+
+
+def _schema_problems(data: Any, out: _Collector) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(plan_schema.full_schema())
+    for error in validator.iter_errors(data):
+        for leaf in _leaves(error):
+            if leaf.validator in ("additionalProperties", "unevaluatedProperties"):
+                continue  # reported with a did-you-mean by _unknown_keys
+            out.add(tuple(leaf.absolute_path), _describe(leaf), _hint_for(leaf))
+
+
+def _leaves(error: Any) -> list[Any]:
+    """For oneOf/anyOf, the most relevant branch errors instead of 'is not valid under any'."""
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        import jsonschema
+
+        best = jsonschema.exceptions.best_match(error.context)
+        if best.validator in ("type", "pattern") and best.validator_value in ("string", "object", "boolean", "number"):
+            return [error]
+        return _leaves(best)
+    return [error]
+
+
+def _describe(error: Any) -> str:
+    kind = error.validator
+    value = error.instance
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"missing required key '{missing}'"
+    if kind == "type":
+        return f"expected {_type_words(error.validator_value)}, got {_type_words(type(value).__name__)} {value!r}"
+    if kind == "enum":
+        return f"expected one of {', '.join(map(repr, error.validator_value))}, got {value!r}"
+    if kind == "const":
+        return f"expected {error.validator_value!r}, got {value!r}"
+    if kind == "pattern":
+        return f"{value!r} does not have the expected form"
+    if kind in ("oneOf", "anyOf"):
+        description = error.schema.get("description", "")
+        return f"{value!r} is not valid here" + (f": {description}" if description else "")
+    return error.message  # type: ignore[no-any-return]
+
+
+def _type_words(kind: Any) -> str:
+    names = {
+        "object": "a mapping",
+        "dict": "a mapping",
+        "array": "a list",
+        "list": "a list",
+        "string": "a string",
+        "str": "a string",
+        "boolean": "true or false",
+        "bool": "true or false",
+        "integer": "a whole number",
+        "int": "a whole number",
+        "number": "a number",
+        "float": "a number",
+        "null": "null",
+        "NoneType": "nothing",
+    }
+    if isinstance(kind, list):
+        return " or ".join(names.get(k, k) for k in kind)
+    return names.get(kind, str(kind))
+
+
+def _hint_for(error: Any) -> str | None:
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    if error.validator == "pattern" and "ms|s|m|h|d" in str(schema.get("pattern", "")):
+        return "write a duration such as 90s, 30m or 1h30m"
+    if error.validator == "pattern" and "https?" in str(schema.get("pattern", "")):
+        return "write the scheduler's base URL starting with http:// or https://"
+    description = schema.get("description")
+    return str(description) if description and error.validator not in ("oneOf", "anyOf") else None
+
+
+def validate(
+    data: Any,
+    source: str,
+    lines: Mapping[KeyPath, int] | None = None,
+    *,
+    flag_names: Mapping[str, str] | None = None,
+) -> Plan:
+    """Check a loaded plan; raise PlanInvalid with every problem, or return the typed Plan."""
+    out = _Collector(source, lines or {}, flag_names)
+    if not isinstance(data, Mapping):
+        out.add((), "the plan must be a mapping with version: 1 and triggers:", "see the README's plan reference")
+        raise PlanInvalid(out.problems)
+    _unknown_keys(data, plan_schema.known_keys("plan"), (), out)
+    for name, platform in (data.get("platforms") or {}).items() if isinstance(data.get("platforms"), Mapping) else []:
+        _unknown_keys(platform, plan_schema.known_keys("platform"), ("platforms", name), out)
+        if isinstance(platform, Mapping):
+            _unknown_keys(platform.get("auth"), plan_schema.known_keys("auth"), ("platforms", name, "auth"), out)
+            _unknown_keys(platform.get("tls"), plan_schema.known_keys("tls"), ("platforms", name, "tls"), out)
+            _platform_option_keys(platform, ("platforms", name), out)
+    _unknown_keys(data.get("defaults"), plan_schema.known_keys("defaults"), ("defaults",), out)
+    triggers = data.get("triggers")
+    if isinstance(triggers, list):
+        for i, trigger in enumerate(triggers):
+            _unknown_keys(trigger, plan_schema.known_keys("trigger"), ("triggers", i), out)
+    _schema_problems(data, out)
+    if out.problems:
+        raise PlanInvalid(out.problems)
+    plan = _build(data, source, out)
+    if out.problems:
+        raise PlanInvalid(out.problems)
+    return plan
+
+
+def _platform_option_keys(platform: Mapping[str, Any], path: KeyPath, out: _Collector) -> None:
+    from trigger_schedule import platforms
+
+    type_name = platform.get("type")
+    if not isinstance(type_name, str) or type_name not in platforms.available():
+        return
+    schema = platforms.load(type_name).options_schema
+    if schema.get("additionalProperties") is False:
+        _unknown_keys(platform.get("options"), list(schema.get("properties", {})), (*path, "options"), out)
+
+
+def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
+    from trigger_schedule.conditions import check_when
+    from trigger_schedule.templating import check_templates
+
+    platform_specs = {
+        name: PlatformSpec(
+            name=name,
+            type=p["type"],
+            url=p["url"].rstrip("/"),
+            auth=p.get("auth") or {},
+            tls=p.get("tls") or {},
+            headers=p.get("headers") or {},
+            connect_timeout=parse_duration(p.get("connect-timeout", "10s")),
+            read_timeout=parse_duration(p.get("read-timeout", "30s")),
+            max_attempts=int(p.get("max-attempts", 5)),
+            options=p.get("options") or {},
+        )
+        for name, p in (data.get("platforms") or {}).items()
+    }
+    defaults = {**TRIGGER_DEFAULTS, **(data.get("defaults") or {})}
+    default_platform = defaults.get("platform") or (next(iter(platform_specs)) if len(platform_specs) == 1 else None)
+    if data.get("defaults", {}).get("platform") and defaults["platform"] not in platform_specs:
+        out.add(
+            ("defaults", "platform"),
+            f"no platform named '{defaults['platform']}'",
+            _choices_hint(defaults["platform"], list(platform_specs)),
+        )
+    names: dict[str, int] = {}
+    triggers: list[TriggerSpec] = []
+    for i, raw in enumerate(data["triggers"]):
+        path: KeyPath = ("triggers", i)
+        merged = {**defaults, **raw}
+        name = raw["name"]
+        if name in names:
+            out.add(
+                (*path, "name"),
+                f"trigger name '{name}' is used twice (also triggers[{names[name]}])",
+                "give every trigger a unique name",
+            )
+        names.setdefault(name, i)
+        platform = merged.get("platform") or default_platform
+        if platform is None:
+            out.add(
+                path,
+                "no platform for this trigger",
+                "set platform: on the trigger or in defaults (needed when the plan has several platforms)",
+            )
+        elif platform not in platform_specs:
+            out.add(
+                (*path, "platform"), f"no platform named '{platform}'", _choices_hint(platform, list(platform_specs))
+            )
+        for problem in check_when(merged.get("when"), out.where((*path, "when"))):
+            out.add((*path, "when"), problem.message, problem.hint)
+        for problem in check_templates(merged.get("params") or {}, out.where((*path, "params"))):
+            out.add((*path, "params"), problem.message, problem.hint)
+        triggers.append(
+            TriggerSpec(
+                name=name,
+                job=raw["job"],
+                platform=platform or "",
+                params=merged.get("params") or {},
+                when=merged.get("when"),
+                needs=tuple(raw.get("needs") or ()),
+                wait=bool(merged["wait"]),
+                timeout=parse_duration(merged["timeout"]),
+                on_timeout=merged["on-timeout"],
+                cancel_on_interrupt=bool(merged["cancel-on-interrupt"]),
+                force_new=bool(merged["force-new"]),
+                poll_interval=parse_duration(merged["poll-interval"]),
+                poll_max_interval=parse_duration(merged["poll-max-interval"]),
+                logs=bool(merged["logs"]),
+                description=raw.get("description", ""),
+                where=out.where(path),
+            )
+        )
+    for i, trigger in enumerate(triggers):
+        for need in trigger.needs:
+            if need not in names:
+                out.add(
+                    ("triggers", i, "needs"),
+                    f"needs '{need}', which is not a trigger in this plan",
+                    _choices_hint(need, list(names)),
+                )
+    cycle = find_cycle({t.name: list(t.needs) for t in triggers})
+    if cycle:
+        out.add(
+            ("triggers", names[cycle[0]], "needs"),
+            "needs form a cycle: " + " -> ".join(cycle),
+            "remove one of these needs",
+        )
+    return Plan(
+        source=source, platforms=platform_specs, triggers=tuple(triggers), max_parallel=int(data.get("max-parallel", 4))
+    )
+
+
+def _choices_hint(value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"choose one of: {', '.join(choices)}" if choices else "define it under platforms:"
+
+
+def find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
+    """A dependency cycle as a path that returns to its start, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if nxt not in graph:
+                continue
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in graph:
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return None
+
+
+def load_plan(path: str | Path) -> Plan:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"plan file {file} not found",
+            hint="create .trigger-schedule.yml, pass --config PATH, or use `trigger-schedule trigger` with flags",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read plan file {file}: {exc.strerror}") from None
+    data, lines, problems = load_yaml_with_lines(text, str(file))
+    if problems:
+        raise PlanInvalid(problems)
+    return validate(data, str(file), lines)

@@ -1,0 +1,38 @@
+"""Platform plug-ins, discovered through the entry-point group `trigger_schedule.platforms`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.metadata import entry_points
+
+from trigger_schedule.errors import ConfigError
+from trigger_schedule.platforms.base import Platform
+
+ENTRY_POINT_GROUP = "trigger_schedule.platforms"
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict[str, object]:
+    found: dict[str, object] = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if "generic" not in found:  # running from a source tree that was never installed
+        from trigger_schedule.platforms.generic import GenericPlatform
+
+        found["generic"] = GenericPlatform
+    return found
+
+
+def available() -> list[str]:
+    return sorted(_registry())
+
+
+def load(type_name: str) -> type[Platform]:
+    entry = _registry().get(type_name)
+    if entry is None:
+        raise ConfigError(
+            f"unknown platform type {type_name!r}",
+            hint=f"use one of: {', '.join(available())} (or install the plug-in that provides it)",
+        )
+    loaded = entry if isinstance(entry, type) else entry.load()  # type: ignore[attr-defined]
+    if not (isinstance(loaded, type) and issubclass(loaded, Platform)):
+        raise ConfigError(f"platform plug-in {type_name!r} does not provide a Platform class")
+    return loaded

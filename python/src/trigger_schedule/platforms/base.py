@@ -1,0 +1,122 @@
+"""The one small interface every scheduler plug-in implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar
+
+from trigger_schedule.clock import Clock
+from trigger_schedule.http import HttpClient
+
+
+class RunState(str, Enum):
+    RUNNING = "running"  # queued, pending, running: anything not yet final
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not RunState.RUNNING
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    """One entry of the plan's `platforms:`, with secrets already read from their env vars."""
+
+    name: str
+    type: str
+    url: str
+    token: str | None = None
+    auth_type: str = "bearer"
+    auth_header: str = "Authorization"
+    username: str | None = None
+    password: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TriggerRequest:
+    job: str
+    params: Mapping[str, Any]
+    idempotency_key: str
+    # CI provenance (repository, sha, pipeline URL, actor) for platforms that can tag runs.
+    provenance: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRef:
+    run_id: str
+    url: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TriggerOutcome:
+    run: RunRef
+    adopted: bool = False
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    state: RunState
+    raw: str  # the platform's own word, shown to users
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    text: str
+    cursor: Any  # pass back to get what follows
+    complete: bool = False
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """What a trigger would send, for --dry-run (secrets already masked)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: Any
+
+
+class Platform(ABC):
+    """A scheduler plug-in. Registered under the entry-point group `trigger_schedule.platforms`."""
+
+    type_name: ClassVar[str]
+    # JSON Schema of the platform's `options:` block; validated with the plan.
+    options_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+
+    def __init__(self, config: PlatformConfig, http: HttpClient, clock: Clock) -> None:
+        self.config = config
+        self.http = http
+        self.clock = clock
+
+    @abstractmethod
+    def trigger(self, request: TriggerRequest, deadline: float | None) -> TriggerOutcome:
+        """Start a run. Raise the project's errors; never return a half-started run."""
+
+    @abstractmethod
+    def status(self, run: RunRef, deadline: float | None) -> RunStatus: ...
+
+    def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
+        """The run an earlier attempt of this CI context started, if the platform can tell."""
+        return None
+
+    def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
+        """New log text since `cursor`, or None where the platform has no logs."""
+        return None
+
+    def cancel(self, run: RunRef) -> None:
+        """Stop the run. Platforms that cannot cancel raise PlatformError."""
+        from trigger_schedule.errors import PlatformError
+
+        raise PlatformError(f"{self.type_name}: cancelling a run is not supported")
+
+    @abstractmethod
+    def prepare_trigger(self, request: TriggerRequest) -> PreparedRequest:
+        """The request `trigger` would send, for --dry-run."""

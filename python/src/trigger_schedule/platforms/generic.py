@@ -1,0 +1,281 @@
+"""The generic scheduler contract: any in-house scheduler with a plain HTTP API.
+
+Defaults (each is an `options:` key) follow the seed contract
+`POST {url}/v1/jobs/trigger` `{"jobName": ..., "parameters": {...}}` with a Bearer token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from trigger_schedule import jsonpointer
+from trigger_schedule.errors import ConfigError, PlatformError, RejectedError
+from trigger_schedule.platforms.base import (
+    LogChunk,
+    Platform,
+    PreparedRequest,
+    RunRef,
+    RunState,
+    RunStatus,
+    TriggerOutcome,
+    TriggerRequest,
+)
+from trigger_schedule.secrets import MASK, REDACTOR
+
+DEFAULT_STATES: dict[str, RunState] = {
+    **dict.fromkeys(("queued", "pending", "running", "scheduled", "started"), RunState.RUNNING),
+    **dict.fromkeys(("success", "succeeded", "completed", "complete", "done"), RunState.SUCCEEDED),
+    **dict.fromkeys(("failed", "failure", "error", "errored", "timeout", "timed_out"), RunState.FAILED),
+    **dict.fromkeys(("cancelled", "canceled", "aborted", "stopped", "killed"), RunState.CANCELLED),
+}
+
+DEFAULTS: dict[str, Any] = {
+    "trigger-url": "{url}/v1/jobs/trigger",
+    "run-id-pointer": ["/runId", "/id"],
+    "run-url-pointer": ["/runUrl", "/url"],
+    "run-url": None,
+    "status-url": "{url}/v1/jobs/runs/{runId}",
+    "status-pointer": "/status",
+    "states": {},
+    "find-url": "{url}/v1/jobs/runs?idempotencyKey={idempotencyKey}",
+    "find-pointer": "/runs",
+    "logs-url": "{url}/v1/jobs/runs/{runId}/logs?offset={offset}",
+    "logs-content-pointer": "/content",
+    "logs-offset-pointer": "/nextOffset",
+    "cancel-url": "{url}/v1/jobs/runs/{runId}/cancel",
+    "cancel-method": "POST",
+    "idempotency-header": "Idempotency-Key",
+    "signing": None,
+}
+
+_URL_OR_OFF = {"type": ["string", "null"]}
+_POINTERS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+
+class GenericPlatform(Platform):
+    type_name = "generic"
+    options_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "trigger-url": {"type": "string", "description": "Trigger endpoint (POST)."},
+            "run-id-pointer": {**_POINTERS, "description": "JSON pointer(s) to the run id in the trigger answer."},
+            "run-url-pointer": {**_POINTERS, "description": "JSON pointer(s) to a link to the run."},
+            "run-url": {**_URL_OR_OFF, "description": "Link template for the run when the answer has none."},
+            "status-url": {"type": "string", "description": "Status endpoint (GET)."},
+            "status-pointer": {"type": "string", "description": "JSON pointer to the state word."},
+            "states": {
+                "type": "object",
+                "additionalProperties": {"enum": ["running", "succeeded", "failed", "cancelled"]},
+                "description": "Extra state words mapped to running/succeeded/failed/cancelled.",
+            },
+            "find-url": {**_URL_OR_OFF, "description": "Lookup of runs by idempotency key (GET); null: none."},
+            "find-pointer": {"type": "string", "description": "JSON pointer to the list of runs found."},
+            "logs-url": {**_URL_OR_OFF, "description": "Offset-based logs endpoint (GET); null: none."},
+            "logs-content-pointer": {"type": "string"},
+            "logs-offset-pointer": {"type": "string"},
+            "cancel-url": {**_URL_OR_OFF, "description": "Cancel endpoint; null: cannot cancel."},
+            "cancel-method": {"enum": ["POST", "PUT", "PATCH", "DELETE"]},
+            "idempotency-header": {"type": "string"},
+            "signing": {
+                "type": ["object", "null"],
+                "additionalProperties": False,
+                "required": ["secret-env"],
+                "description": "HMAC-SHA256 signing of timestamp + body.",
+                "properties": {
+                    "secret-env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                    "signature-header": {"type": "string", "default": "X-Trigger-Schedule-Signature"},
+                    "timestamp-header": {"type": "string", "default": "X-Trigger-Schedule-Timestamp"},
+                },
+            },
+        },
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.opts: dict[str, Any] = {**DEFAULTS, **dict(self.config.options)}
+        self.states = {**DEFAULT_STATES, **{k.lower(): RunState(v) for k, v in self.opts["states"].items()}}
+        self._signing_secret: bytes | None = None
+        signing = self.opts["signing"]
+        if signing:
+            secret = os.environ.get(signing["secret-env"], "")
+            if not secret:
+                raise ConfigError(
+                    f"platform {self.config.name}: options.signing.secret-env names "
+                    f"{signing['secret-env']}, which is not set",
+                    hint="export the signing secret in that variable, or remove options.signing",
+                )
+            REDACTOR.add(secret)
+            self._signing_secret = secret.encode()
+        self._logs_supported = bool(self.opts["logs-url"])
+        self._find_supported = bool(self.opts["find-url"])
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _url(self, template: str, **values: Any) -> str:
+        encoded = {k: quote(str(v), safe="") for k, v in values.items()}
+        return template.format(url=self.config.url.rstrip("/"), **encoded)
+
+    def _auth_headers(self) -> dict[str, str]:
+        cfg = self.config
+        if cfg.auth_type == "none" or (cfg.token is None and cfg.auth_type != "basic"):
+            return {}
+        if cfg.auth_type == "basic":
+            import base64
+
+            pair = f"{cfg.username or ''}:{cfg.password or ''}".encode()
+            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        if cfg.auth_type == "header":
+            return {cfg.auth_header: cfg.token or ""}
+        return {"Authorization": f"Bearer {cfg.token}"}
+
+    def _trigger_parts(self, request: TriggerRequest) -> tuple[str, dict[str, str], bytes]:
+        body = json.dumps(
+            {"jobName": request.job, "parameters": dict(request.params)},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            self.opts["idempotency-header"]: request.idempotency_key,
+            **self._auth_headers(),
+        }
+        if self._signing_secret is not None:
+            signing = self.opts["signing"]
+            stamp = str(int(time.time()))
+            digest = hmac.new(self._signing_secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            headers[signing.get("timestamp-header", "X-Trigger-Schedule-Timestamp")] = stamp
+            headers[signing.get("signature-header", "X-Trigger-Schedule-Signature")] = f"sha256={digest}"
+        return self._url(self.opts["trigger-url"], job=request.job), headers, body
+
+    def prepare_trigger(self, request: TriggerRequest) -> PreparedRequest:
+        url, headers, body = self._trigger_parts(request)
+        shown = {
+            k: (MASK if k.lower() == "authorization" or "signature" in k.lower() else v) for k, v in headers.items()
+        }
+        return PreparedRequest("POST", url, shown, json.loads(body))
+
+    # -- the interface ----------------------------------------------------------------------
+
+    def trigger(self, request: TriggerRequest, deadline: float | None) -> TriggerOutcome:
+        url, headers, body = self._trigger_parts(request)
+        response = self.http.request(
+            "POST", url, data=body, headers=headers, what=f"trigger {request.job}", deadline=deadline
+        )
+        document = _json(response, f"trigger {request.job}")
+        run = self._run_ref(document, f"trigger {request.job}")
+        replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
+        return TriggerOutcome(run=run, adopted=replayed)
+
+    def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
+        if not self._find_supported:
+            return None
+        url = self._url(self.opts["find-url"], idempotencyKey=request.idempotency_key, job=request.job)
+        response = self.http.request(
+            "GET",
+            url,
+            headers=self._auth_headers(),
+            what=f"look up earlier runs of {request.job}",
+            deadline=deadline,
+            raise_for_status=False,
+        )
+        if response.status_code in (404, 405, 501):
+            self._find_supported = False  # the scheduler has no lookup; the idempotency header still applies
+            return None
+        from trigger_schedule.http import raise_for_response
+
+        raise_for_response(response, f"look up earlier runs of {request.job}")
+        runs = jsonpointer.resolve(_json(response, "run lookup"), self.opts["find-pointer"])
+        if not isinstance(runs, list) or not runs:
+            return None
+        return self._run_ref(runs[-1], "run lookup")
+
+    def status(self, run: RunRef, deadline: float | None) -> RunStatus:
+        url = self._url(self.opts["status-url"], runId=run.run_id)
+        response = self.http.request(
+            "GET",
+            url,
+            headers={"Accept": "application/json", **self._auth_headers()},
+            what=f"status of run {run.run_id}",
+            deadline=deadline,
+        )
+        document = _json(response, f"status of run {run.run_id}")
+        word = jsonpointer.resolve(document, self.opts["status-pointer"])
+        if word is None:
+            raise PlatformError(
+                f"status of run {run.run_id}: no state at {self.opts['status-pointer']} in the answer",
+                hint="set options.status-pointer to where the scheduler puts the state",
+            )
+        raw = str(word)
+        return RunStatus(state=self.states.get(raw.lower(), RunState.RUNNING), raw=raw, url=run.url)
+
+    def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
+        if not self._logs_supported:
+            return None
+        offset = int(cursor or 0)
+        url = self._url(self.opts["logs-url"], runId=run.run_id, offset=offset)
+        response = self.http.request(
+            "GET", url, headers=self._auth_headers(), what=f"logs of run {run.run_id}", raise_for_status=False
+        )
+        if response.status_code in (404, 405, 501):
+            self._logs_supported = False
+            return None
+        if response.status_code >= 400:
+            return LogChunk("", offset)
+        document = _json(response, f"logs of run {run.run_id}")
+        text = jsonpointer.resolve(document, self.opts["logs-content-pointer"]) or ""
+        next_offset = jsonpointer.resolve(document, self.opts["logs-offset-pointer"])
+        if not isinstance(next_offset, int):
+            next_offset = offset + len(str(text))
+        return LogChunk(str(text), next_offset)
+
+    def cancel(self, run: RunRef) -> None:
+        template = self.opts["cancel-url"]
+        if not template:
+            raise PlatformError(f"run {run.run_id}: this scheduler has no cancel-url configured")
+        self.http.request(
+            self.opts["cancel-method"],
+            self._url(template, runId=run.run_id),
+            headers=self._auth_headers(),
+            what=f"cancel run {run.run_id}",
+        )
+
+    def _run_ref(self, document: Any, what: str) -> RunRef:
+        run_id = jsonpointer.first(document, _as_list(self.opts["run-id-pointer"]))
+        if run_id is None:
+            raise RejectedError(
+                f"{what}: the answer has no run id at {', '.join(_as_list(self.opts['run-id-pointer']))}",
+                hint="set options.run-id-pointer to the JSON pointer of the run id in the trigger answer",
+            )
+        url = jsonpointer.first(document, _as_list(self.opts["run-url-pointer"]))
+        if url is None and self.opts["run-url"]:
+            url = self._url(self.opts["run-url"], runId=run_id)
+        return RunRef(run_id=str(run_id), url=str(url) if url else None)
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _json(response: requests.Response, what: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise PlatformError(
+            f"{what}: the answer (HTTP {response.status_code}) is not JSON",
+            hint="check the platform url points at the scheduler's API, not its web UI",
+        ) from None
+
+
+def describe_defaults() -> Mapping[str, Any]:
+    return DEFAULTS

@@ -1,0 +1,134 @@
+"""Secrets: read from env vars or files only, and one redaction layer for every output channel."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import quote, quote_plus
+
+from trigger_schedule.errors import ConfigError
+
+MASK = "***"
+# Shorter values would mask ordinary words in the log and still protect nothing.
+_MIN_SECRET_LENGTH = 4
+
+
+class Redactor:
+    """Knows every secret value in play and removes it, and its encoded forms, from text."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._needles: list[str] = []
+
+    def add(self, secret: str | None) -> None:
+        if not secret or len(secret) < _MIN_SECRET_LENGTH:
+            return
+        forms = {secret, quote(secret, safe=""), quote_plus(secret), _b64(secret)}
+        with self._lock:
+            for form in forms:
+                if form not in self._needles:
+                    self._needles.append(form)
+            # Longest first, so a secret that contains another is masked whole.
+            self._needles.sort(key=len, reverse=True)
+
+    def add_basic_auth(self, username: str, password: str) -> None:
+        self.add(password)
+        self.add(_b64(f"{username}:{password}"))
+
+    def redact(self, text: str) -> str:
+        for needle in self._needles:
+            if needle in text:
+                text = text.replace(needle, MASK)
+        return text
+
+    def redact_data(self, value: Any) -> Any:
+        """Redact every string inside JSON-like data."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return {self.redact(str(k)): self.redact_data(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.redact_data(v) for v in value]
+        return value
+
+    @property
+    def secrets(self) -> list[str]:
+        return list(self._needles)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+REDACTOR = Redactor()
+
+
+class RedactingStream(io.TextIOBase):
+    """Wraps stdout/stderr so nothing printed by anyone (tracebacks included) carries a secret."""
+
+    def __init__(self, inner: TextIO, redactor: Redactor) -> None:
+        self._inner = inner
+        self._redactor = redactor
+
+    def write(self, text: str) -> int:
+        self._inner.write(self._redactor.redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+    def fileno(self) -> int:
+        return self._inner.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._inner, "encoding", "utf-8")
+
+
+def read_secret(*, env_name: str | None, file_path: str | None, environ: Mapping[str, str], what: str) -> str | None:
+    """The secret from a file or an env var; a missing source is a config error, not silence."""
+    if file_path:
+        path = Path(file_path)
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{what}: cannot read the token file {file_path}: {exc.strerror}",
+                hint="point --token-file (TRIGGER_SCHEDULE_TOKEN_FILE) at a readable file",
+            ) from None
+        if not value:
+            raise ConfigError(f"{what}: the token file {file_path} is empty")
+        REDACTOR.add(value)
+        return value
+    if env_name:
+        value = environ.get(env_name, "")
+        if value:
+            REDACTOR.add(value)
+            return value
+    return None
+
+
+def require_secret(*, env_name: str | None, file_path: str | None, environ: Mapping[str, str], what: str) -> str:
+    value = read_secret(env_name=env_name, file_path=file_path, environ=environ, what=what)
+    if value is None:
+        raise ConfigError(
+            f"{what}: no credential: the environment variable {env_name} is not set or empty",
+            hint=f"set {env_name} from your CI's secret store, or use a token file",
+        )
+    return value
+
+
+def github_mask_commands(redactor: Redactor, environ: Mapping[str, str] | None = None) -> list[str]:
+    """`::add-mask::` lines: GitHub's runner consumes them and never shows them in the log."""
+    env = os.environ if environ is None else environ
+    if env.get("GITHUB_ACTIONS") != "true":
+        return []
+    return [f"::add-mask::{s}" for s in redactor.secrets]

@@ -1,0 +1,92 @@
+"""Wait for a run to end: adaptive polling with jitter, a hard deadline, streamed logs."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from trigger_schedule.backoff import Backoff
+from trigger_schedule.clock import Clock
+from trigger_schedule.console import Console
+from trigger_schedule.errors import AuthError, Interrupted, PlatformError, RejectedError, WaitTimeout
+from trigger_schedule.platforms.base import Platform, RunRef, RunStatus
+
+# A guard on top of the deadline, so no bug in a clock can make this loop endless.
+MAX_POLLS = 100_000
+
+
+class LogStreamer:
+    """Fetches new log text and prints it as a collapsible group per chunk."""
+
+    def __init__(self, platform: Platform, run: RunRef, console: Console, title: str) -> None:
+        self.platform, self.run, self.console, self.title = platform, run, console, title
+        self.cursor: Any = None
+        self.enabled = True
+
+    def pump(self) -> None:
+        if not self.enabled:
+            return
+        try:
+            chunk = self.platform.logs(self.run, self.cursor)
+        except PlatformError as exc:
+            self.console.debug(f"{self.title}: logs unavailable: {exc.message}")
+            return
+        if chunk is None:
+            self.enabled = False
+            return
+        self.cursor = chunk.cursor
+        if chunk.text.strip():
+            self.console.group(self.title, chunk.text)
+
+
+def wait_for_run(
+    platform: Platform,
+    run: RunRef,
+    *,
+    clock: Clock,
+    deadline: float,
+    started: float,
+    backoff: Backoff,
+    console: Console,
+    name: str,
+    logs: bool,
+    on_status: Callable[[RunStatus], None] | None = None,
+) -> RunStatus:
+    """The run's terminal status; WaitTimeout past the deadline, Interrupted on a signal."""
+    streamer = LogStreamer(platform, run, console, f"{name} logs (run {run.run_id})") if logs else None
+    rng = random.Random()
+    transient_errors = 0
+    last: RunStatus | None = None
+    for poll in range(MAX_POLLS):
+        if clock.monotonic() >= deadline:
+            break
+        try:
+            status = platform.status(run, deadline)
+        except (AuthError, RejectedError):
+            raise
+        except PlatformError as exc:
+            # The scheduler blinked (restart, proxy hiccup): keep waiting while the deadline allows.
+            transient_errors += 1
+            console.warn(f"[{name}] status check failed ({exc.message}); still waiting")
+        else:
+            last = status
+            if on_status:
+                on_status(status)
+            console.progress(name, status.raw, clock.monotonic() - started, clock.monotonic())
+            if streamer:
+                streamer.pump()
+            if status.state.terminal:
+                return status
+        delay = min(backoff.delay(poll, rng), max(0.0, deadline - clock.monotonic()))
+        if delay <= 0:
+            break
+        if clock.sleep(delay):
+            raise Interrupted(clock.signum or 15)
+    state = f"last state {last.raw}" if last else "no status was read"
+    raise WaitTimeout(
+        f"run {run.run_id} did not finish before the timeout ({state}"
+        + (f"; {transient_errors} status checks failed" if transient_errors else "")
+        + ")",
+        hint="raise timeout: for this trigger, or set on-timeout: cancel to stop the run",
+    )
