@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from cli_runner import TOKEN
 from servers.harness import GenericScheduler
 
 
 @pytest.fixture(scope="session")
 def generic_server_session() -> Iterator[GenericScheduler]:
     """One generic scheduler server (tests/servers/generic_scheduler.py) for the whole session."""
-    server = GenericScheduler.start()
+    server = GenericScheduler.start(token=TOKEN)
     try:
         yield server
     finally:

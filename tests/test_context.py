@@ -369,9 +369,7 @@ def test_strip_credentials() -> None:
 def git(repo: Path, *args: str) -> str:
     env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
-    proc = subprocess.run(
-        ["git", *identity, *args], cwd=repo, env=env, capture_output=True, text=True, check=True
-    )
+    proc = subprocess.run(["git", *identity, *args], cwd=repo, env=env, capture_output=True, text=True, check=True)
     return proc.stdout.strip()
 
 
@@ -470,9 +468,7 @@ def test_changed_files_between_identical_commits_is_known_and_empty(repo: tuple[
 
 def test_no_git_at_all(tmp_path: Path) -> None:
     missing = GitRunner(tmp_path, executable=str(tmp_path / "no-such-git"))
-    ctx = build_context(
-        {"USER": "dave"}, DeployInputs(previous_sha=BEFORE), {}, cwd=tmp_path, now=NOW, git=missing
-    )
+    ctx = build_context({"USER": "dave"}, DeployInputs(previous_sha=BEFORE), {}, cwd=tmp_path, now=NOW, git=missing)
     assert ctx["ci"]["system"] == "local"
     assert ctx["ci"]["repository"] == tmp_path.name
     assert ctx["ci"]["sha"] == ""

@@ -112,9 +112,7 @@ def test_healthz_needs_no_auth(generic_server: GenericScheduler) -> None:
 
 
 def test_missing_or_malformed_authorization_is_401(generic_server: GenericScheduler) -> None:
-    missing = call(
-        generic_server, "POST", "/v1/jobs/trigger", payload={"jobName": "ok", "parameters": {}}, token=None
-    )
+    missing = call(generic_server, "POST", "/v1/jobs/trigger", payload={"jobName": "ok", "parameters": {}}, token=None)
     assert missing.status == 401
     assert "error" in missing.json
     assert missing.headers["WWW-Authenticate"].startswith("Bearer")
@@ -252,9 +250,7 @@ def test_wrong_content_type_is_415(generic_server: GenericScheduler) -> None:
     ],
 )
 def test_malformed_trigger_body_is_400(generic_server: GenericScheduler, body: bytes, fragment: str) -> None:
-    reply = call(
-        generic_server, "POST", "/v1/jobs/trigger", raw=body, headers={"Content-Type": "application/json"}
-    )
+    reply = call(generic_server, "POST", "/v1/jobs/trigger", raw=body, headers={"Content-Type": "application/json"})
     assert reply.status == 400
     assert fragment in reply.json["error"]
 
@@ -343,9 +339,7 @@ def test_signing_secret_and_token_from_start_arguments() -> None:
     with GenericScheduler.start(token="tok-2", signing_secret="s3cret") as server:
         body = json.dumps({"jobName": "instant", "parameters": {}}).encode()
         assert call(server, "POST", "/v1/jobs/trigger", raw=body, token="test-token").status == 403
-        unsigned = call(
-            server, "POST", "/v1/jobs/trigger", raw=body, headers={"Content-Type": "application/json"}
-        )
+        unsigned = call(server, "POST", "/v1/jobs/trigger", raw=body, headers={"Content-Type": "application/json"})
         assert unsigned.status == 401
         signed = call(server, "POST", "/v1/jobs/trigger", raw=body, headers=signed_headers("s3cret", body))
         assert signed.status == 201
@@ -435,11 +429,7 @@ def test_cancel_slow_run(generic_server: GenericScheduler) -> None:
     cancelled = call(generic_server, "POST", f"/v1/jobs/runs/{run_id}/cancel")
     assert (cancelled.status, cancelled.json) == (202, {"runId": run_id, "status": "cancelled"})
     assert call(generic_server, "GET", f"/v1/jobs/runs/{run_id}").json["status"] == "cancelled"
-    assert (
-        call(generic_server, "GET", f"/v1/jobs/runs/{run_id}/logs")
-        .json["content"]
-        .endswith("finished: cancelled\n")
-    )
+    assert call(generic_server, "GET", f"/v1/jobs/runs/{run_id}/logs").json["content"].endswith("finished: cancelled\n")
     again = call(generic_server, "POST", f"/v1/jobs/runs/{run_id}/cancel")
     assert again.status == 409
     assert "cancelled" in again.json["error"]
@@ -490,9 +480,7 @@ def test_requests_recorded_with_exact_body(generic_server: GenericScheduler) -> 
 
 def test_non_utf8_body_is_recorded_byte_exact(generic_server: GenericScheduler) -> None:
     body = b'{"jobName": "ok", "parameters": {}}\xff\xfe'
-    reply = call(
-        generic_server, "POST", "/v1/jobs/trigger", raw=body, headers={"Content-Type": "application/json"}
-    )
+    reply = call(generic_server, "POST", "/v1/jobs/trigger", raw=body, headers={"Content-Type": "application/json"})
     assert reply.status == 400
     assert generic_server.requests("trigger")[0]["body"].encode("utf-8", "surrogateescape") == body
 

@@ -176,9 +176,7 @@ def validate_fault(entry: Any) -> dict[str, Any]:
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         raise HttpError(400, "a fault response needs an integer 'status' (100-599) or 'reset': true")
     headers = entry.get("headers", {})
-    if not isinstance(headers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         raise HttpError(400, "fault 'headers' must map strings to strings")
     return entry
 
@@ -335,9 +333,7 @@ class Handler(BaseHTTPRequestHandler):
         presented = presented.strip()
         challenge = {"WWW-Authenticate": 'Bearer realm="generic-scheduler"'}
         if scheme.lower() != "bearer" or not presented:
-            raise HttpError(
-                401, "missing or malformed Authorization header (want: Bearer <token>)", challenge
-            )
+            raise HttpError(401, "missing or malformed Authorization header (want: Bearer <token>)", challenge)
         with state.lock:
             expected = state.token
         if not hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8")):
@@ -358,9 +354,7 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(401, "X-Trigger-Schedule-Timestamp must be integer unix seconds") from None
         if abs(time.time() - timestamp) > SIGNATURE_MAX_SKEW_S:
             raise HttpError(401, "stale X-Trigger-Schedule-Timestamp (more than 300 s from server time)")
-        expected = hmac.new(
-            secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256
-        ).hexdigest()
+        expected = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
         presented = raw_sig.strip()
         if not presented.startswith("sha256="):
             raise HttpError(401, "X-Trigger-Schedule-Signature must look like sha256=<hex>")

@@ -73,9 +73,7 @@ class GenericScheduler:
         ]
         if signing_secret is not None:
             command += ["--signing-secret", signing_secret]
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr_file
-        )
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr_file)
         server = cls(process, 0, token, signing_secret, workdir, stderr_file)
         try:
             server._wait_ready(port_file)
@@ -109,8 +107,7 @@ class GenericScheduler:
                 break
             time.sleep(STARTUP_POLL_S)
         raise RuntimeError(
-            f"generic scheduler not ready after {STARTUP_TIMEOUT_S:.0f} s ({last_error})\n"
-            f"stderr:\n{self.stderr()}"
+            f"generic scheduler not ready after {STARTUP_TIMEOUT_S:.0f} s ({last_error})\nstderr:\n{self.stderr()}"
         )
 
     def stop(self) -> Optional[int]:
@@ -176,9 +173,7 @@ class GenericScheduler:
         self._admin("POST", "reset", {})
         self.token, self.signing_secret = self._initial
 
-    def define_job(
-        self, name: str, outcome: str, duration_s: float, status_word: Optional[str] = None
-    ) -> None:
+    def define_job(self, name: str, outcome: str, duration_s: float, status_word: Optional[str] = None) -> None:
         self._admin(
             "POST",
             "jobs",
@@ -189,9 +184,7 @@ class GenericScheduler:
         """Queue responses for 'trigger', 'status', 'logs', 'cancel' or 'find', used one per request."""
         self._admin("POST", "faults", {"endpoint": endpoint, "responses": responses})
 
-    def configure(
-        self, token: Union[str, _Unset] = UNSET, signing_secret: Union[str, _Unset, None] = UNSET
-    ) -> None:
+    def configure(self, token: Union[str, _Unset] = UNSET, signing_secret: Union[str, _Unset, None] = UNSET) -> None:
         """Change credentials (until the next reset); signing_secret=None turns request signing off."""
         payload: dict[str, Any] = {}
         if not isinstance(token, _Unset):

@@ -24,9 +24,7 @@ _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?[^:/\\]{2,}:(?!//)(.+)$")
 class GitRunner:
     """Runs `git` in one directory; every failure (not installed, not a repo, timeout) is None."""
 
-    def __init__(
-        self, cwd: str | os.PathLike[str], *, executable: str = "git", timeout: float = GIT_TIMEOUT
-    ) -> None:
+    def __init__(self, cwd: str | os.PathLike[str], *, executable: str = "git", timeout: float = GIT_TIMEOUT) -> None:
         self.cwd = os.fspath(cwd)
         self.executable = executable
         self.timeout = timeout

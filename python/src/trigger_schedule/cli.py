@@ -222,9 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"trigger-schedule {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = dict(epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run = sub.add_parser("run", help="run the plan file (or, with --job, one trigger from flags)", **common)
-    trigger = sub.add_parser("trigger", help="run one trigger described by flags", **common)
+    raw = argparse.RawDescriptionHelpFormatter
+    run = sub.add_parser(
+        "run",
+        help="run the plan file (or, with --job, one trigger from flags)",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=raw,
+    )
+    trigger = sub.add_parser(
+        "trigger", help="run one trigger described by flags", epilog=EXIT_CODES_HELP, formatter_class=raw
+    )
     for p in (run, trigger):
         _add_flags(p, RUN_FLAGS)
         _add_flags(p, TRIGGER_FLAGS)
@@ -426,7 +433,9 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     for auth_env in _auth_envs(plan):
         REDACTOR.add(env.get(auth_env))
     for line in github_mask_commands(REDACTOR, env):
-        sys.__stdout__.write(line + "\n")  # the runner consumes these; they never reach the log
+        raw_stdout = sys.__stdout__ or sys.stdout
+        raw_stdout.write(line + "\n")  # the runner consumes these; they never reach the log
+        raw_stdout.flush()
     from trigger_schedule.runner import PlanRunner, RunOptions
 
     only = tuple(n.strip() for n in (args.only or "").split(",") if n.strip())

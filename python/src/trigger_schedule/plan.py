@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -202,6 +203,8 @@ def _schema_problems(data: Any, out: _Collector) -> None:
         for leaf in _leaves(error):
             if leaf.validator in ("additionalProperties", "unevaluatedProperties"):
                 continue  # reported with a did-you-mean by _unknown_keys
+            if "when" in leaf.absolute_path:
+                continue  # check_when explains condition problems clause by clause
             out.add(tuple(leaf.absolute_path), _describe(leaf), _hint_for(leaf))
 
 
@@ -231,6 +234,8 @@ def _describe(error: Any) -> str:
         return f"expected {error.validator_value!r}, got {value!r}"
     if kind == "pattern":
         return f"{value!r} does not have the expected form"
+    if kind in ("oneOf", "anyOf") and str(error.schema.get("description", "")).startswith("A duration"):
+        return f"{value!r} is not a duration"
     if kind in ("oneOf", "anyOf"):
         description = error.schema.get("description", "")
         return f"{value!r} is not valid here" + (f": {description}" if description else "")
@@ -255,7 +260,7 @@ def _type_words(kind: Any) -> str:
         "NoneType": "nothing",
     }
     if isinstance(kind, list):
-        return " or ".join(names.get(k, k) for k in kind)
+        return " or ".join(names.get(str(k), str(k)) for k in kind)
     return names.get(kind, str(kind))
 
 
@@ -265,8 +270,10 @@ def _hint_for(error: Any) -> str | None:
         return "write a duration such as 90s, 30m or 1h30m"
     if error.validator == "pattern" and "https?" in str(schema.get("pattern", "")):
         return "write the scheduler's base URL starting with http:// or https://"
-    description = schema.get("description")
-    return str(description) if description and error.validator not in ("oneOf", "anyOf") else None
+    description = str(schema.get("description") or "")
+    if description.startswith("A duration"):
+        return "write a duration such as 250ms, 90s, 30m, 2h or 1h30m"
+    return description if description and error.validator not in ("oneOf", "anyOf") else None
 
 
 def validate(
@@ -295,6 +302,9 @@ def validate(
             _unknown_keys(trigger, plan_schema.known_keys("trigger"), ("triggers", i), out)
     _schema_problems(data, out)
     if out.problems:
+        # Still look for reference and expression problems, so the user sees every problem in one go.
+        with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError, ConfigError):
+            _build(data, source, out)
         raise PlanInvalid(out.problems)
     plan = _build(data, source, out)
     if out.problems:
@@ -325,8 +335,8 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
             auth=p.get("auth") or {},
             tls=p.get("tls") or {},
             headers=p.get("headers") or {},
-            connect_timeout=parse_duration(p.get("connect-timeout", "10s")),
-            read_timeout=parse_duration(p.get("read-timeout", "30s")),
+            connect_timeout=_duration(p.get("connect-timeout", "10s")),
+            read_timeout=_duration(p.get("read-timeout", "30s")),
             max_attempts=int(p.get("max-attempts", 5)),
             options=p.get("options") or {},
         )
@@ -340,19 +350,22 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
             f"no platform named '{defaults['platform']}'",
             _choices_hint(defaults["platform"], list(platform_specs)),
         )
+    raw_triggers = [t for t in data.get("triggers") or [] if isinstance(t, Mapping)]
     names: dict[str, int] = {}
-    triggers: list[TriggerSpec] = []
-    for i, raw in enumerate(data["triggers"]):
-        path: KeyPath = ("triggers", i)
-        merged = {**defaults, **raw}
-        name = raw["name"]
+    for i, raw in enumerate(raw_triggers):
+        name = str(raw.get("name", ""))
         if name in names:
             out.add(
-                (*path, "name"),
+                ("triggers", i, "name"),
                 f"trigger name '{name}' is used twice (also triggers[{names[name]}])",
                 "give every trigger a unique name",
             )
         names.setdefault(name, i)
+    triggers: list[TriggerSpec] = []
+    graph: dict[str, list[str]] = {}
+    for i, raw in enumerate(raw_triggers):
+        path: KeyPath = ("triggers", i)
+        merged = {**defaults, **raw}
         platform = merged.get("platform") or default_platform
         if platform is None:
             out.add(
@@ -364,39 +377,40 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
             out.add(
                 (*path, "platform"), f"no platform named '{platform}'", _choices_hint(platform, list(platform_specs))
             )
-        for problem in check_when(merged.get("when"), out.where((*path, "when"))):
-            out.add((*path, "when"), problem.message, problem.hint)
-        for problem in check_templates(merged.get("params") or {}, out.where((*path, "params"))):
-            out.add((*path, "params"), problem.message, problem.hint)
+        for key, check in (("when", check_when), ("params", check_templates)):
+            where = out.where((*path, key))
+            for problem in check(merged.get(key) or ({} if key == "params" else None), where):
+                out.add((*path, key), _without_prefix(problem.message, where), problem.hint)
+        needs = [str(n) for n in raw.get("needs") or ()]
+        graph[str(raw.get("name", ""))] = needs
+        for need in needs:
+            if need not in names:
+                out.add(
+                    (*path, "needs"),
+                    f"needs '{need}', which is not a trigger in this plan",
+                    _choices_hint(need, list(names)),
+                )
         triggers.append(
             TriggerSpec(
-                name=name,
+                name=raw["name"],
                 job=raw["job"],
                 platform=platform or "",
                 params=merged.get("params") or {},
                 when=merged.get("when"),
-                needs=tuple(raw.get("needs") or ()),
+                needs=tuple(needs),
                 wait=bool(merged["wait"]),
-                timeout=parse_duration(merged["timeout"]),
+                timeout=_duration(merged["timeout"]),
                 on_timeout=merged["on-timeout"],
                 cancel_on_interrupt=bool(merged["cancel-on-interrupt"]),
                 force_new=bool(merged["force-new"]),
-                poll_interval=parse_duration(merged["poll-interval"]),
-                poll_max_interval=parse_duration(merged["poll-max-interval"]),
+                poll_interval=_duration(merged["poll-interval"]),
+                poll_max_interval=_duration(merged["poll-max-interval"]),
                 logs=bool(merged["logs"]),
                 description=raw.get("description", ""),
                 where=out.where(path),
             )
         )
-    for i, trigger in enumerate(triggers):
-        for need in trigger.needs:
-            if need not in names:
-                out.add(
-                    ("triggers", i, "needs"),
-                    f"needs '{need}', which is not a trigger in this plan",
-                    _choices_hint(need, list(names)),
-                )
-    cycle = find_cycle({t.name: list(t.needs) for t in triggers})
+    cycle = find_cycle(graph)
     if cycle:
         out.add(
             ("triggers", names[cycle[0]], "needs"),
@@ -406,6 +420,19 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
     return Plan(
         source=source, platforms=platform_specs, triggers=tuple(triggers), max_parallel=int(data.get("max-parallel", 4))
     )
+
+
+def _without_prefix(message: str, where: str) -> str:
+    """Expression errors start with their location, which the problem line already shows."""
+    return message[len(where) :].lstrip(" :") if message.startswith(where) else message
+
+
+def _duration(value: Any) -> float:
+    """A duration the schema already checked; a bad one was reported there, so 0 stands in."""
+    try:
+        return parse_duration(value)
+    except ConfigError:
+        return 0.0
 
 
 def _choices_hint(value: str, choices: list[str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -139,7 +140,7 @@ def build_platform(spec: PlatformSpec, clock: Clock, console: Console, environ: 
     config = PlatformConfig(
         name=spec.name,
         type=spec.type,
-        url=spec.url,
+        url=_expand_url(spec, environ),
         token=token,
         auth_type=auth_type,
         auth_header=auth.get("header", "Authorization"),
@@ -293,7 +294,10 @@ class PlanRunner:
             self.console.info(f"[{trigger.name}] skipped: {decision.reason}")
             return
         params = render(dict(trigger.params), self.context, trigger.where + ".params")
+        force_new = trigger.force_new or self.options.force_new
         key = idempotency_key(self.context, trigger.name, trigger.job)
+        if force_new:  # a fresh key, or the scheduler would hand back the earlier run
+            key = f"{key}-{secrets.token_hex(4)}"
         result.idempotency_key = key
         result.params = REDACTOR.redact_data(params)
         result.reason = decision.reason
@@ -317,7 +321,7 @@ class PlanRunner:
             )
             return
         existing = None
-        if not (trigger.force_new or self.options.force_new):
+        if not force_new:
             existing = platform.find_existing(request, deadline)
         if existing is not None:
             run, adopted = existing, True
@@ -372,6 +376,21 @@ class PlanRunner:
             return f"cancelling run {result.run_id} failed: {exc.message}"
         self.console.info(f"[{trigger.name}] cancelled run {result.run_id} ({why})")
         return f"run {result.run_id} cancelled"
+
+
+def _expand_url(spec: PlatformSpec, environ: Mapping[str, str]) -> str:
+    """`url: ${VAR}` reads the URL from the environment, so one plan serves every stage."""
+    if not spec.url.startswith("${"):
+        return spec.url
+    name = spec.url[2:-1]
+    value = environ.get(name, "").rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"platforms.{spec.name}.url is ${{{name}}}, but {name} is "
+            + ("not set" if not value else "not an http(s) URL"),
+            hint=f"export {name}=https://your-scheduler before running",
+        )
+    return value
 
 
 def _provenance(context: Mapping[str, Any]) -> dict[str, str]:

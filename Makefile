@@ -1,0 +1,29 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/trigger-schedule: python/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e 'python[test]'
+	@touch $@
+
+demo: $(BIN)/trigger-schedule
+	bash scripts/demo.sh
+
+test: $(BIN)/trigger-schedule
+	bash scripts/test.sh
+
+lint: $(BIN)/trigger-schedule
+	cd python && ../$(BIN)/ruff check --config pyproject.toml src ../tests ../bench
+	cd python && ../$(BIN)/ruff format --check --config pyproject.toml src
+	cd python && ../$(BIN)/mypy src
+
+bench: $(BIN)/trigger-schedule
+	$(BIN)/python bench/bench_trigger.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,194 @@
+"""The CLI end to end against a real generic-contract server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_runner import TOKEN, run_cli
+from servers.harness import GenericScheduler
+
+FAST = ("--poll-interval", "100ms", "--poll-max-interval", "300ms")
+
+
+def trigger_args(server: GenericScheduler, job: str, *extra: str) -> list[str]:
+    return ["trigger", "--platform", "generic", "--url", server.url, "--job", job, *FAST, *extra]
+
+
+def test_seed_body_and_bearer_then_success(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    result = run_cli(
+        *trigger_args(
+            generic_server,
+            "data-sync-after-deployment",
+            "--param",
+            "environment=production",
+            "--param",
+            "version=1.2.3",
+            "--timeout",
+            "60s",
+            "--result-file",
+            "result.json",
+        ),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (sent,) = generic_server.requests("trigger")
+    assert json.loads(sent["body"]) == {
+        "jobName": "data-sync-after-deployment",
+        "parameters": {"environment": "production", "version": "1.2.3"},
+    }
+    headers = {k.lower(): v for k, v in sent["headers"].items()}
+    assert headers["authorization"] == f"Bearer {TOKEN}"
+    assert headers["content-type"] == "application/json"
+    assert headers["idempotency-key"].startswith("ts-")
+    assert headers["user-agent"].startswith("trigger-schedule/")
+    document = json.loads((tmp_path / "result.json").read_text())
+    (entry,) = document["triggers"]
+    assert (document["status"], entry["decision"], entry["status"]) == ("succeeded", "triggered", "succeeded")
+    assert entry["run_id"] == "run-1"
+    assert entry["run_url"].endswith("/ui/runs/run-1")
+
+
+def test_failed_run_exits_1(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    result = run_cli(*trigger_args(generic_server, "fail"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "fail: failed" in result.stdout
+
+
+def test_timeout_exits_6_and_can_cancel(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    left = run_cli(*trigger_args(generic_server, "slow", "--timeout", "1s"), cwd=tmp_path)
+    assert left.returncode == 6, left.stderr
+    assert generic_server.requests("cancel") == []
+    cancelled = run_cli(
+        *trigger_args(generic_server, "slow", "--timeout", "1s", "--on-timeout", "cancel", "--force-new"),
+        cwd=tmp_path,
+    )
+    assert cancelled.returncode == 6
+    (cancel,) = generic_server.requests("cancel")
+    assert cancel["path"] == "/v1/jobs/runs/run-2/cancel"
+
+
+def test_no_wait_returns_after_trigger(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    result = run_cli(*trigger_args(generic_server, "slow", "--no-wait"), cwd=tmp_path)
+    assert result.returncode == 0
+    assert generic_server.requests("status") == []
+
+
+def test_rerun_in_same_context_adopts(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    ci = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_REPOSITORY": "acme/shop",
+        "GITHUB_SHA": "a" * 40,
+        "GITHUB_RUN_ID": "77",
+        "GITHUB_RUN_ATTEMPT": "1",
+        "GITHUB_REF": "refs/heads/main",
+    }
+    first = run_cli(*trigger_args(generic_server, "ok", "--result-file", "1.json"), env=ci, cwd=tmp_path)
+    second = run_cli(
+        *trigger_args(generic_server, "ok", "--result-file", "2.json"),
+        env={**ci, "GITHUB_RUN_ATTEMPT": "2"},
+        cwd=tmp_path,
+    )
+    assert (first.returncode, second.returncode) == (0, 0), second.stderr
+    assert len(generic_server.requests("trigger")) == 1
+    decisions = [json.loads((tmp_path / f).read_text())["triggers"][0]["decision"] for f in ("1.json", "2.json")]
+    assert decisions == ["triggered", "adopted"]
+    forced = run_cli(*trigger_args(generic_server, "ok", "--force-new"), env=ci, cwd=tmp_path)
+    assert forced.returncode == 0
+    assert len(generic_server.requests("trigger")) == 2
+
+
+def test_three_503_then_accept_triggers_once(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    generic_server.inject("trigger", [{"status": 503}, {"status": 503}, {"status": 503}])
+    result = run_cli(*trigger_args(generic_server, "instant"), cwd=tmp_path, timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert len(generic_server.requests("trigger")) == 4
+    runs = {json.loads(r["body"])["jobName"] for r in generic_server.requests("trigger")}
+    assert runs == {"instant"}
+    keys = {r["headers"].get("Idempotency-Key") for r in generic_server.requests("trigger")}
+    assert len(keys) == 1  # every retry carried the same key, so the server could de-duplicate
+
+
+def test_auth_rejected_exits_3(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    result = run_cli(*trigger_args(generic_server, "ok"), env={"TRIGGER_SCHEDULE_TOKEN": "wrong-token"}, cwd=tmp_path)
+    assert result.returncode == 3
+    assert "rejected the credentials" in result.stderr
+
+
+def test_unknown_job_exits_4(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    result = run_cli(*trigger_args(generic_server, "no-such-job"), cwd=tmp_path)
+    assert result.returncode == 4
+    assert "HTTP 404" in result.stderr
+
+
+def test_unreachable_exits_5(tmp_path: Path) -> None:
+    result = run_cli("trigger", "--url", "http://127.0.0.1:9", "--job", "ok", "--max-attempts", "2", cwd=tmp_path)
+    assert result.returncode == 5
+    assert "cannot reach http://127.0.0.1:9" in result.stderr
+
+
+def test_broken_plan_exits_2_and_sends_nothing(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yml"
+    plan.write_text(
+        f"""version: 1
+platforms:
+  s: {{type: generic, url: "{generic_server.url}"}}
+triggers:
+  - name: sync
+    job: ok
+    timout: 5m
+  - name: check
+    job: ok
+    needs: [synk]
+    when: "deploy.environment == "
+"""
+    )
+    result = run_cli("run", "--config", str(plan), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{plan}:7: triggers[0].timout: unknown key 'timout'" in result.stderr
+    assert "did you mean 'timeout'?" in result.stderr
+    assert f"{plan}:10: triggers[1].needs" in result.stderr and "did you mean 'sync'?" in result.stderr
+    assert "triggers[1].when" in result.stderr
+    assert generic_server.requests() == []
+
+
+def test_env_vars_stand_in_for_flags(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    env = {
+        "TRIGGER_SCHEDULE_URL": generic_server.url,
+        "TRIGGER_SCHEDULE_JOB": "ok",
+        "TRIGGER_SCHEDULE_PARAMS": '{"count": 3, "full": true, "regions": ["eu"]}',
+        "TRIGGER_SCHEDULE_PARAM": "environment=staging\nnote=a b",
+        "TRIGGER_SCHEDULE_WAIT": "false",
+    }
+    result = run_cli("trigger", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (sent,) = generic_server.requests("trigger")
+    assert json.loads(sent["body"])["parameters"] == {
+        "count": 3,
+        "full": True,
+        "regions": ["eu"],
+        "environment": "staging",
+        "note": "a b",
+    }
+
+
+def test_help_names_env_vars_and_exit_codes() -> None:
+    result = run_cli("trigger", "--help")
+    assert result.returncode == 0
+    for text in (
+        "TRIGGER_SCHEDULE_URL",
+        "TRIGGER_SCHEDULE_TIMEOUT",
+        "TRIGGER_SCHEDULE_WAIT",
+        "exit codes:",
+        "6    waiting timed out",
+    ):
+        assert text in result.stdout
+
+
+def test_dry_run_sends_nothing_and_shows_request(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    result = run_cli(*trigger_args(generic_server, "ok", "--param", "a=1", "--dry-run"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert generic_server.requests() == []
+    assert f"would send POST {generic_server.url}/v1/jobs/trigger" in result.stdout
+    assert '"jobName": "ok"' in result.stdout
+    assert TOKEN not in result.stdout
