@@ -147,6 +147,7 @@ def build_platform(spec: PlatformSpec, clock: Clock, console: Console, environ: 
         username=username,
         password=password,
         options=spec.options,
+        environ=environ,
     )
     return load_platform(spec.type)(config, http, clock)
 

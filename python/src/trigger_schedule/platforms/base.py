@@ -36,6 +36,8 @@ class PlatformConfig:
     username: str | None = None
     password: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Where plug-ins read further secrets named in their options (e.g. a signing key).
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

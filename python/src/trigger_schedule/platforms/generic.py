@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -29,7 +28,7 @@ from trigger_schedule.platforms.base import (
     TriggerOutcome,
     TriggerRequest,
 )
-from trigger_schedule.secrets import MASK, REDACTOR
+from trigger_schedule.secrets import MASK, read_secret
 
 DEFAULT_STATES: dict[str, RunState] = {
     **dict.fromkeys(("queued", "pending", "running", "scheduled", "started"), RunState.RUNNING),
@@ -107,14 +106,15 @@ class GenericPlatform(Platform):
         self._signing_secret: bytes | None = None
         signing = self.opts["signing"]
         if signing:
-            secret = os.environ.get(signing["secret-env"], "")
+            secret = read_secret(
+                env_name=signing["secret-env"], file_path=None, environ=self.config.environ, what="signing"
+            )
             if not secret:
                 raise ConfigError(
                     f"platform {self.config.name}: options.signing.secret-env names "
                     f"{signing['secret-env']}, which is not set",
                     hint="export the signing secret in that variable, or remove options.signing",
                 )
-            REDACTOR.add(secret)
             self._signing_secret = secret.encode()
         self._logs_supported = bool(self.opts["logs-url"])
         self._find_supported = bool(self.opts["find-url"])
