@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from cli_runner import TOKEN
 from servers.harness import GenericScheduler
-
 from trigger_schedule.clock import Clock, FakeClock, SystemClock
 from trigger_schedule.console import Console
 from trigger_schedule.context import DeployInputs, build_context
