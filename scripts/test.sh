@@ -10,7 +10,9 @@ for tool in scripts/tools/*.sh; do
   bash "$tool"
 done
 echo "== ruff"
-"$BIN/ruff" check --config python/pyproject.toml python/src tests bench
+lint_paths=(python/src tests)
+[ -d bench ] && lint_paths+=(bench)
+"$BIN/ruff" check --config python/pyproject.toml "${lint_paths[@]}"
 echo "== mypy"
 (cd python && "../$BIN/mypy" src)
 echo "== pytest"
