@@ -10,6 +10,7 @@ from typing import Protocol
 
 class Clock(Protocol):
     signum: int  # the signal that interrupted a sleep, 0 while none has
+    stop: threading.Event  # set on SIGINT/SIGTERM
 
     def monotonic(self) -> float: ...
 

@@ -9,6 +9,7 @@ from importlib import resources
 from typing import Any
 
 from trigger_schedule import platforms
+from trigger_schedule.errors import ConfigError
 
 
 @lru_cache(maxsize=1)
@@ -24,15 +25,20 @@ def full_schema() -> dict[str, Any]:
     schema = copy.deepcopy(base_schema())
     platform_def = schema["$defs"]["platform"]
     branches = []
+    names = []
     for name in platforms.available():
-        plugin = platforms.load(name)
+        try:
+            plugin = platforms.load(name)
+        except ConfigError:
+            continue  # a broken third-party plug-in must not break plans that do not use it
+        names.append(name)
         branches.append(
             {
                 "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
                 "then": {"properties": {"options": plugin.options_schema}},
             }
         )
-    platform_def["properties"]["type"]["enum"] = platforms.available()
+    platform_def["properties"]["type"]["enum"] = names
     platform_def["allOf"] = branches
     return schema
 

@@ -218,7 +218,7 @@ class PlanRunner:
                         (n for n in needs if results[n].status not in ("succeeded", "triggered", "dry-run")), None
                     )
                     del pending[name]
-                    if self.clock.stop.is_set() if hasattr(self.clock, "stop") else False:
+                    if self.clock.stop.is_set():
                         self._not_started(results[name], "the pipeline was interrupted before it started")
                         done.add(name)
                     elif blocker is not None:

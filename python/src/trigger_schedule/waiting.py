@@ -58,6 +58,29 @@ def wait_for_run(
     rng = random.Random()
     transient_errors = 0
     last: RunStatus | None = None
+
+    def seen(status: RunStatus) -> None:
+        if on_status:
+            on_status(status)
+        console.progress(name, status.raw, clock.monotonic() - started, clock.monotonic())
+        if streamer:
+            streamer.pump()
+
+    try:
+        stream = platform.watch(run, deadline)
+        for status in stream or ():
+            last = status
+            seen(status)
+            if status.state.terminal:
+                return status
+            if clock.stop.is_set():
+                raise Interrupted(clock.signum or 15)
+            if clock.monotonic() >= deadline:
+                break
+    except (AuthError, RejectedError):
+        raise
+    except PlatformError as exc:
+        console.debug(f"[{name}] watching run {run.run_id} stopped ({exc.message}); polling instead")
     for poll in range(MAX_POLLS):
         if clock.monotonic() >= deadline:
             break
@@ -71,11 +94,7 @@ def wait_for_run(
             console.warn(f"[{name}] status check failed ({exc.message}); still waiting")
         else:
             last = status
-            if on_status:
-                on_status(status)
-            console.progress(name, status.raw, clock.monotonic() - started, clock.monotonic())
-            if streamer:
-                streamer.pump()
+            seen(status)
             if status.state.terminal:
                 return status
         delay = min(backoff.delay(poll, rng), max(0.0, deadline - clock.monotonic()))

@@ -32,7 +32,13 @@ def load(type_name: str) -> type[Platform]:
             f"unknown platform type {type_name!r}",
             hint=f"use one of: {', '.join(available())} (or install the plug-in that provides it)",
         )
-    loaded = entry if isinstance(entry, type) else entry.load()  # type: ignore[attr-defined]
+    try:
+        loaded = entry if isinstance(entry, type) else entry.load()  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise ConfigError(
+            f"platform plug-in {type_name!r} cannot be loaded: {exc}",
+            hint="reinstall trigger-schedule, or the package that provides this plug-in",
+        ) from None
     if not (isinstance(loaded, type) and issubclass(loaded, Platform)):
         raise ConfigError(f"platform plug-in {type_name!r} does not provide a Platform class")
     return loaded

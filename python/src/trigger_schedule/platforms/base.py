@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
@@ -107,6 +107,14 @@ class Platform(ABC):
 
     def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
         """The run an earlier attempt of this CI context started, if the platform can tell."""
+        return None
+
+    def watch(self, run: RunRef, deadline: float) -> Iterator[RunStatus] | None:
+        """Statuses pushed by the server (a long poll or stream), or None to be polled.
+
+        An implementation yields at least every few seconds (a repeated status will do), so the
+        runner can notice an interrupt between yields; it may stop early, and polling takes over.
+        """
         return None
 
     def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
