@@ -429,13 +429,20 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(201, {"runId": run_id, "status": "queued", "runUrl": run.run_url})
 
     def find(self, query: dict[str, str]) -> None:
-        key = query.get("idempotencyKey")
-        if key is None:
-            raise HttpError(400, "query parameter 'idempotencyKey' is required")
+        key, job = query.get("idempotencyKey"), query.get("jobName")
+        if key is None and job is None:
+            raise HttpError(400, "query parameter 'idempotencyKey' or 'jobName' is required")
+        active_only = query.get("active") == "true"
         state = self.server.state
         with state.lock:
             now = time.monotonic()
-            runs = [run.view(now) for run in state.runs.values() if run.idempotency_key == key]
+            runs = [
+                run.view(now)
+                for run in state.runs.values()
+                if (key is None or run.idempotency_key == key)
+                and (job is None or run.job_name == job)
+                and not (active_only and run.is_terminal(now))
+            ]
         self.send_json(200, {"runs": runs})
 
     def logs(self, run_id: str, query: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     REJECTED = 4  # the platform rejected the trigger (other 4xx)
     UNREACHABLE = 5  # connection failed or 5xx after retries
     TIMEOUT = 6  # the wait outlived its timeout
+    GATE_FAILED = 7  # the health gate did not pass in time: nothing was triggered
     INTERRUPTED = 130  # SIGINT
     TERMINATED = 143  # SIGTERM
 

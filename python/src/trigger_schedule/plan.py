@@ -14,6 +14,8 @@ import yaml
 from trigger_schedule import plan_schema
 from trigger_schedule.durations import parse_duration
 from trigger_schedule.errors import ConfigError
+from trigger_schedule.gate import Gate
+from trigger_schedule.window import Window
 
 KeyPath = tuple[Any, ...]
 
@@ -28,6 +30,9 @@ TRIGGER_DEFAULTS: dict[str, Any] = {
     "poll-interval": "1s",
     "poll-max-interval": "15s",
     "logs": True,
+    "delay": 0,
+    "concurrency": "allow",
+    "retries": 0,
 }
 
 
@@ -88,6 +93,14 @@ class TriggerSpec:
     logs: bool
     description: str
     where: str  # "file:line triggers[i]" prefix for errors found while running
+    gate: Gate | None = None
+    delay: float = 0.0
+    window: Window | None = None
+    concurrency: str = "allow"
+    retries: int = 0
+    retry_delay: float = 30.0
+    on_failure: Mapping[str, Any] | None = None
+    notify: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -408,6 +421,7 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
                 logs=bool(merged["logs"]),
                 description=raw.get("description", ""),
                 where=out.where(path),
+                **_strategies(merged, path, platform_specs.get(platform or ""), platform_specs, out),
             )
         )
     cycle = find_cycle(graph)
@@ -420,6 +434,76 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
     return Plan(
         source=source, platforms=platform_specs, triggers=tuple(triggers), max_parallel=int(data.get("max-parallel", 4))
     )
+
+
+def _strategies(
+    merged: Mapping[str, Any],
+    path: KeyPath,
+    platform: PlatformSpec | None,
+    platform_specs: Mapping[str, PlatformSpec],
+    out: _Collector,
+) -> dict[str, Any]:
+    """Gate, delay, window, concurrency, retries, compensation and notifications of one trigger."""
+    from trigger_schedule import platforms
+    from trigger_schedule.templating import check_templates
+
+    found: dict[str, Any] = {"delay": _duration(merged.get("delay", 0)), "concurrency": merged["concurrency"]}
+    plugin = None
+    if platform is not None:
+        with contextlib.suppress(ConfigError):
+            plugin = platforms.load(platform.type)
+    if merged.get("gate"):
+        raw = merged["gate"]
+        status = raw.get("expect-status", 200)
+        found["gate"] = Gate(
+            url=raw["url"],
+            expect_status=tuple(status) if isinstance(status, list) else (int(status),),
+            json_pointer=raw.get("json-pointer"),
+            expect_value=raw.get("expect-value"),
+            interval=_duration(raw.get("interval", "5s")),
+            timeout=_duration(raw.get("timeout", "5m")),
+            headers=raw.get("headers") or {},
+            ca_bundle=raw.get("ca-bundle"),
+        )
+    if merged.get("window"):
+        try:
+            found["window"] = Window.from_plan(merged["window"], _format_path((*path, "window")))
+        except ConfigError as exc:
+            out.add((*path, "window"), exc.message, exc.hint)
+        if found.get("window") and found["window"].outside == "defer" and plugin and not plugin.can_defer:
+            out.add(
+                (*path, "window", "outside"),
+                f"platform type '{plugin.type_name}' cannot start a run at a later time",
+                "use outside: wait or skip, or a platform with a scheduled start (prefect, rundeck)",
+            )
+    if found["concurrency"] != "allow" and plugin and not plugin.can_list_active:
+        out.add(
+            (*path, "concurrency"),
+            f"platform type '{plugin.type_name}' cannot list active runs, so concurrency: "
+            f"{found['concurrency']} cannot be honoured",
+            "use concurrency: allow, or configure the platform's active-runs lookup",
+        )
+    retries = merged.get("retries", 0)
+    if isinstance(retries, Mapping):
+        found["retries"] = int(retries.get("count", 0))
+        found["retry_delay"] = _duration(retries.get("delay", "30s"))
+    else:
+        found["retries"] = int(retries or 0)
+    compensation = merged.get("on-failure")
+    if compensation:
+        other = compensation.get("platform")
+        if other and other not in platform_specs:
+            out.add(
+                (*path, "on-failure", "platform"),
+                f"no platform named '{other}'",
+                _choices_hint(other, list(platform_specs)),
+            )
+        where = out.where((*path, "on-failure", "params"))
+        for problem in check_templates(compensation.get("params") or {}, where):
+            out.add((*path, "on-failure", "params"), _without_prefix(problem.message, where), problem.hint)
+        found["on_failure"] = compensation
+    found["notify"] = tuple(merged.get("notify") or ())
+    return found
 
 
 def _without_prefix(message: str, where: str) -> str:

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import secrets
 import threading
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trigger_schedule.backoff import Backoff
 from trigger_schedule.clock import Clock
-from trigger_schedule.conditions import evaluate_when
 from trigger_schedule.console import Console
 from trigger_schedule.errors import (
     ConfigError,
     ExitCode,
-    Interrupted,
-    PlatformError,
-    TriggerScheduleError,
-    WaitTimeout,
 )
+from trigger_schedule.execution import TriggerExecution
 from trigger_schedule.http import HttpClient, HttpOptions, TlsOptions
-from trigger_schedule.idempotency import idempotency_key
 from trigger_schedule.plan import Plan, PlatformSpec, TriggerSpec
 from trigger_schedule.platforms import load as load_platform
-from trigger_schedule.platforms.base import Platform, PlatformConfig, RunRef, RunState, TriggerRequest
+from trigger_schedule.platforms.base import Platform, PlatformConfig, RunRef
 from trigger_schedule.secrets import REDACTOR, read_secret
-from trigger_schedule.templating import render
+from trigger_schedule.urls import resolve_url
 
 # The order in which one exit code outranks another when several triggers fail differently.
 _EXIT_PRIORITY = [
@@ -36,6 +28,7 @@ _EXIT_PRIORITY = [
     ExitCode.AUTH,
     ExitCode.REJECTED,
     ExitCode.UNREACHABLE,
+    ExitCode.GATE_FAILED,
     ExitCode.TIMEOUT,
     ExitCode.JOB_FAILED,
 ]
@@ -60,6 +53,9 @@ class TriggerResult:
     params: Any = None
     request: Any = None  # the request a dry run would send
     platform_state: str | None = None
+    attempt_runs: list[dict[str, Any]] = field(default_factory=list)
+    compensation: dict[str, Any] | None = None
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -85,7 +81,7 @@ class Outcome:
     @property
     def status(self) -> str:
         statuses = {r.status for r in self.results}
-        for word in ("error", "failed", "timed-out", "cancelled"):
+        for word in ("error", "gate-failed", "failed", "timed-out", "cancelled"):
             if word in statuses:
                 return word
         if statuses <= {"skipped", "not-started"}:
@@ -140,7 +136,7 @@ def build_platform(spec: PlatformSpec, clock: Clock, console: Console, environ: 
     config = PlatformConfig(
         name=spec.name,
         type=spec.type,
-        url=_expand_url(spec, environ),
+        url=resolve_url(spec.url, environ, f"platforms.{spec.name}.url"),
         token=token,
         auth_type=auth_type,
         auth_header=auth.get("header", "Authorization"),
@@ -261,140 +257,13 @@ class PlanRunner:
     # -- one trigger ------------------------------------------------------------------------
 
     def _run_one(self, trigger: TriggerSpec, result: TriggerResult) -> None:
-        started = self.clock.monotonic()
-        deadline = started + trigger.timeout
-        try:
-            self._decide_and_trigger(trigger, result, started, deadline)
-        except Interrupted as exc:
-            result.status = "cancelled"
-            result.reason = self._cancel_after_interrupt(trigger, result, exc)
-            result.exit_code = int(exc.exit_code)
-        except WaitTimeout as exc:
-            result.status = "timed-out"
-            result.exit_code = int(exc.exit_code)
-            result.reason = exc.message
-            if trigger.on_timeout == "cancel" and result.run_id:
-                result.reason += "; " + self._cancel(trigger, result, "timeout")
-        except TriggerScheduleError as exc:
-            result.status = "error"
-            if result.decision == "pending":
-                result.decision = "error"
-            result.exit_code = int(exc.exit_code)
-            result.reason = str(exc)
-            self.console.error(f"[{trigger.name}] {exc}")
-        finally:
-            if result.decision not in ("skipped", "pending") or result.run_id:
-                result.finished_at = self.clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")
-                result.duration_s = round(self.clock.monotonic() - started, 3)
-
-    def _decide_and_trigger(self, trigger: TriggerSpec, result: TriggerResult, started: float, deadline: float) -> None:
-        decision = evaluate_when(trigger.when, self.context, trigger.where + ".when")
-        if not decision.run:
-            result.decision = result.status = "skipped"
-            result.reason = decision.reason
-            self.console.info(f"[{trigger.name}] skipped: {decision.reason}")
-            return
-        params = render(dict(trigger.params), self.context, trigger.where + ".params")
-        force_new = trigger.force_new or self.options.force_new
-        key = idempotency_key(self.context, trigger.name, trigger.job)
-        if force_new:  # a fresh key, or the scheduler would hand back the earlier run
-            key = f"{key}-{secrets.token_hex(4)}"
-        result.idempotency_key = key
-        result.params = REDACTOR.redact_data(params)
-        result.reason = decision.reason
-        platform = self.platform(trigger.platform)
-        request = TriggerRequest(
-            job=trigger.job, params=params, idempotency_key=key, provenance=_provenance(self.context)
-        )
-        result.started_at = self.clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")
-        if self.options.dry_run:
-            prepared = platform.prepare_trigger(request)
-            result.decision = result.status = "dry-run"
-            result.request = {
-                "method": prepared.method,
-                "url": prepared.url,
-                "headers": dict(prepared.headers),
-                "body": prepared.body,
-            }
-            self.console.info(
-                f"[{trigger.name}] would send {prepared.method} {prepared.url}\n"
-                + json.dumps(REDACTOR.redact_data(result.request), indent=2, ensure_ascii=False)
-            )
-            return
-        existing = None
-        if not force_new:
-            existing = platform.find_existing(request, deadline)
-        if existing is not None:
-            run, adopted = existing, True
-        else:
-            result.attempts += 1
-            outcome = platform.trigger(request, deadline)
-            run, adopted = outcome.run, outcome.adopted
-        self._started.append((trigger, platform, run))
-        result.decision = "adopted" if adopted else "triggered"
-        result.run_id, result.run_url = run.run_id, run.url
-        verb = "adopted the run this CI context started before:" if adopted else "triggered"
-        link = f" {run.url}" if run.url else ""
-        self.console.info(f"[{trigger.name}] {verb} {trigger.job} run {run.run_id}{link}")
-        if not trigger.wait:
-            result.status = "triggered"
-            return
-        from trigger_schedule.waiting import wait_for_run
-
-        final = wait_for_run(
-            platform,
-            run,
+        TriggerExecution(
+            trigger,
+            result,
+            context=self.context,
+            platform_of=self.platform,
             clock=self.clock,
-            deadline=deadline,
-            started=started,
-            backoff=Backoff(initial=trigger.poll_interval, cap=trigger.poll_max_interval, factor=1.5),
             console=self.console,
-            name=trigger.name,
-            logs=trigger.logs,
-            on_status=lambda s: setattr(result, "platform_state", s.raw),
-        )
-        result.status = {RunState.SUCCEEDED: "succeeded", RunState.FAILED: "failed", RunState.CANCELLED: "cancelled"}[
-            final.state
-        ]
-        if final.state is not RunState.SUCCEEDED:
-            result.exit_code = int(ExitCode.JOB_FAILED)
-            result.reason = f"the {trigger.job} run ended {final.raw}"
-
-    def _cancel_after_interrupt(self, trigger: TriggerSpec, result: TriggerResult, exc: Interrupted) -> str:
-        signal_name = "SIGINT" if exc.signum == 2 else "SIGTERM"
-        if not result.run_id:
-            return f"interrupted by {signal_name} before a run started"
-        if not trigger.cancel_on_interrupt or result.decision == "adopted":
-            return f"interrupted by {signal_name}; run {result.run_id} left running"
-        return f"interrupted by {signal_name}; " + self._cancel(trigger, result, signal_name)
-
-    def _cancel(self, trigger: TriggerSpec, result: TriggerResult, why: str) -> str:
-        platform = self.platform(trigger.platform)
-        try:
-            platform.cancel(RunRef(result.run_id or "", result.run_url))
-        except PlatformError as exc:
-            self.console.warn(f"[{trigger.name}] could not cancel run {result.run_id}: {exc.message}")
-            return f"cancelling run {result.run_id} failed: {exc.message}"
-        self.console.info(f"[{trigger.name}] cancelled run {result.run_id} ({why})")
-        return f"run {result.run_id} cancelled"
-
-
-def _expand_url(spec: PlatformSpec, environ: Mapping[str, str]) -> str:
-    """`url: ${VAR}` reads the URL from the environment, so one plan serves every stage."""
-    if not spec.url.startswith("${"):
-        return spec.url
-    name = spec.url[2:-1]
-    value = environ.get(name, "").rstrip("/")
-    if not value.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"platforms.{spec.name}.url is ${{{name}}}, but {name} is "
-            + ("not set" if not value else "not an http(s) URL"),
-            hint=f"export {name}=https://your-scheduler before running",
-        )
-    return value
-
-
-def _provenance(context: Mapping[str, Any]) -> dict[str, str]:
-    ci = context["ci"]
-    keys = ("system", "repository", "sha", "ref", "pipeline_url", "actor")
-    return {f"ci.{k}": str(ci.get(k, "")) for k in keys if ci.get(k)}
+            options=self.options,
+            environ=self.environ,
+        ).execute()

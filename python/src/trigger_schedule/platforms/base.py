@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -47,6 +48,8 @@ class TriggerRequest:
     idempotency_key: str
     # CI provenance (repository, sha, pipeline URL, actor) for platforms that can tag runs.
     provenance: Mapping[str, str] = field(default_factory=dict)
+    # Start the run at this time instead of now (platforms with `can_defer`).
+    start_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,9 @@ class Platform(ABC):
     type_name: ClassVar[str]
     # JSON Schema of the platform's `options:` block; validated with the plan.
     options_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+    # Whether `list_active` works (concurrency policies) and `TriggerRequest.start_at` is honoured.
+    can_list_active: ClassVar[bool] = False
+    can_defer: ClassVar[bool] = False
 
     def __init__(self, config: PlatformConfig, http: HttpClient, clock: Clock) -> None:
         self.config = config
@@ -108,6 +114,10 @@ class Platform(ABC):
     def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
         """The run an earlier attempt of this CI context started, if the platform can tell."""
         return None
+
+    def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
+        """Runs of `job` not yet finished; only called when `can_list_active`."""
+        raise NotImplementedError
 
     def watch(self, run: RunRef, deadline: float) -> Iterator[RunStatus] | None:
         """Statuses pushed by the server (a long poll or stream), or None to be polled.

@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "states": {},
     "find-url": "{url}/v1/jobs/runs?idempotencyKey={idempotencyKey}",
     "find-pointer": "/runs",
+    "active-url": "{url}/v1/jobs/runs?jobName={job}&active=true",
     "logs-url": "{url}/v1/jobs/runs/{runId}/logs?offset={offset}",
     "logs-content-pointer": "/content",
     "logs-offset-pointer": "/nextOffset",
@@ -62,6 +63,7 @@ _POINTERS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "
 
 class GenericPlatform(Platform):
     type_name = "generic"
+    can_list_active = True
     options_schema = {
         "type": "object",
         "additionalProperties": False,
@@ -79,6 +81,10 @@ class GenericPlatform(Platform):
             },
             "find-url": {**_URL_OR_OFF, "description": "Lookup of runs by idempotency key (GET); null: none."},
             "find-pointer": {"type": "string", "description": "JSON pointer to the list of runs found."},
+            "active-url": {
+                **_URL_OR_OFF,
+                "description": "Lookup of a job's unfinished runs (GET), for concurrency policies; null: none.",
+            },
             "logs-url": {**_URL_OR_OFF, "description": "Offset-based logs endpoint (GET); null: none."},
             "logs-content-pointer": {"type": "string"},
             "logs-offset-pointer": {"type": "string"},
@@ -199,6 +205,23 @@ class GenericPlatform(Platform):
         if not isinstance(runs, list) or not runs:
             return None
         return self._run_ref(runs[-1], "run lookup")
+
+    def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
+        template = self.opts["active-url"]
+        if not template:
+            raise PlatformError(
+                f"platform {self.config.name}: options.active-url is off, so active runs of {job} cannot be listed",
+                hint="set options.active-url, or use concurrency: allow",
+            )
+        response = self.http.request(
+            "GET",
+            self._url(template, job=job),
+            headers=self._auth_headers(),
+            what=f"list active runs of {job}",
+            deadline=deadline,
+        )
+        runs = jsonpointer.resolve(_json(response, "active runs"), self.opts["find-pointer"])
+        return [self._run_ref(run, "active runs") for run in runs] if isinstance(runs, list) else []
 
     def status(self, run: RunRef, deadline: float | None) -> RunStatus:
         url = self._url(self.opts["status-url"], runId=run.run_id)

@@ -1,0 +1,373 @@
+"""One trigger from decision to outcome: condition, window, delay, gate, concurrency, attempts,
+waiting, compensation and notifications."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from trigger_schedule import notify
+from trigger_schedule.backoff import Backoff
+from trigger_schedule.clock import Clock
+from trigger_schedule.conditions import evaluate_when
+from trigger_schedule.console import Console
+from trigger_schedule.durations import format_duration
+from trigger_schedule.errors import ExitCode, Interrupted, PlatformError, TriggerScheduleError, WaitTimeout
+from trigger_schedule.gate import GateFailed, wait_until_healthy
+from trigger_schedule.idempotency import idempotency_key
+from trigger_schedule.plan import TriggerSpec
+from trigger_schedule.platforms.base import Platform, RunRef, RunState, RunStatus, TriggerRequest
+from trigger_schedule.secrets import REDACTOR
+from trigger_schedule.templating import render
+from trigger_schedule.urls import resolve_url
+from trigger_schedule.waiting import wait_for_run
+
+if TYPE_CHECKING:
+    from trigger_schedule.runner import RunOptions, TriggerResult
+
+_STATUS_OF_STATE = {RunState.SUCCEEDED: "succeeded", RunState.FAILED: "failed", RunState.CANCELLED: "cancelled"}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class TriggerExecution:
+    def __init__(
+        self,
+        trigger: TriggerSpec,
+        result: TriggerResult,
+        *,
+        context: Mapping[str, Any],
+        platform_of: Callable[[str], Platform],
+        clock: Clock,
+        console: Console,
+        options: RunOptions,
+        environ: Mapping[str, str],
+    ) -> None:
+        self.trigger = trigger
+        self.result = result
+        self.context = context
+        self.platform_of = platform_of
+        self.clock = clock
+        self.console = console
+        self.options = options
+        self.environ = environ
+        self.run: RunRef | None = None
+
+    def say(self, text: str) -> None:
+        self.console.info(f"[{self.trigger.name}] {text}")
+
+    # -- the whole life of one trigger ------------------------------------------------------
+
+    def execute(self) -> None:
+        trigger, result = self.trigger, self.result
+        started = self.clock.monotonic()
+        deadline = started + trigger.timeout
+        try:
+            self._decide_and_start(started, deadline)
+        except Interrupted as exc:
+            result.status = "cancelled"
+            result.reason = self._after_interrupt(exc)
+            result.exit_code = int(exc.exit_code)
+        except WaitTimeout as exc:
+            result.status = "timed-out"
+            result.exit_code = int(exc.exit_code)
+            result.reason = exc.message
+            if trigger.on_timeout == "cancel" and result.run_id:
+                result.reason += "; " + self._cancel("timeout")
+        except GateFailed as exc:
+            result.decision = result.status = "gate-failed"
+            result.exit_code = int(exc.exit_code)
+            result.reason = exc.message
+            self.console.error(f"[{trigger.name}] {exc}")
+        except TriggerScheduleError as exc:
+            result.status = "error"
+            if result.decision == "pending":
+                result.decision = "error"
+            result.exit_code = int(exc.exit_code)
+            result.reason = str(exc)
+            self.console.error(f"[{trigger.name}] {exc}")
+        finally:
+            if result.decision not in ("skipped", "pending") or result.run_id:
+                result.finished_at = _iso(self.clock.now())
+                result.duration_s = round(self.clock.monotonic() - started, 3)
+        if result.status in ("failed", "timed-out") and trigger.on_failure and not self.clock.stop.is_set():
+            self._compensate()
+        self._notify()
+
+    def _decide_and_start(self, started: float, deadline: float) -> None:
+        trigger, result = self.trigger, self.result
+        decision = evaluate_when(trigger.when, self.context, trigger.where + ".when")
+        if not decision.run:
+            self._skip(decision.reason)
+            return
+        result.reason = decision.reason
+        params = render(dict(trigger.params), self.context, trigger.where + ".params")
+        result.params = REDACTOR.redact_data(params)
+        force_new = trigger.force_new or self.options.force_new
+        key = idempotency_key(self.context, trigger.name, trigger.job)
+        if force_new:  # a fresh key, or the scheduler would hand back the earlier run
+            key = f"{key}-{secrets.token_hex(4)}"
+        result.idempotency_key = key
+        platform = self.platform_of(trigger.platform)
+        proceed, start_at = self._window(deadline)
+        if not proceed:
+            return
+        request = TriggerRequest(
+            job=trigger.job,
+            params=params,
+            idempotency_key=key,
+            provenance=_provenance(self.context),
+            start_at=start_at,
+        )
+        if self.options.dry_run:
+            self._dry_run(platform, request)
+            return
+        self._delay()
+        if trigger.gate:
+            gate = replace(trigger.gate, url=resolve_url(trigger.gate.url, self.environ, trigger.where + ".gate.url"))
+            self.say(wait_until_healthy(gate, self.clock, lambda text, _: self.say(text)))
+        if not self._concurrency(platform, deadline, started, force_new):
+            return
+        result.started_at = _iso(self.clock.now())
+        self._attempts(platform, request, deadline, started, force_new)
+
+    # -- before the trigger -----------------------------------------------------------------
+
+    def _skip(self, reason: str) -> None:
+        self.result.decision = self.result.status = "skipped"
+        self.result.reason = reason
+        self.say(f"skipped: {reason}")
+
+    def _window(self, deadline: float) -> tuple[bool, datetime | None]:
+        """Whether to go on, and the time to defer the run to (None: now)."""
+        window = self.trigger.window
+        if window is None:
+            return True, None
+        now = self.clock.now()
+        if window.is_open(now):
+            return True, None
+        opening = window.next_opening(now)
+        wait_s = (opening - now).total_seconds()
+        where = f"outside the window {window.describe()}; it opens at {_iso(opening)}"
+        if window.outside == "skip":
+            self._skip(where)
+            return False, None
+        if window.outside == "defer":
+            self.say(f"{where}: the run is scheduled for then")
+            return True, opening
+        if self.clock.monotonic() + wait_s > deadline:
+            raise WaitTimeout(
+                f"{where}, after the timeout", hint="raise timeout:, or use window.outside: defer or skip"
+            )
+        self.say(f"{where}: waiting {format_duration(wait_s)}")
+        if self.clock.sleep(wait_s):
+            raise Interrupted(self.clock.signum or 15)
+        return True, None
+
+    def _delay(self) -> None:
+        if self.trigger.delay <= 0:
+            return
+        self.say(f"waiting {format_duration(self.trigger.delay)} before triggering")
+        if self.clock.sleep(self.trigger.delay):
+            raise Interrupted(self.clock.signum or 15)
+
+    def _concurrency(self, platform: Platform, deadline: float, started: float, force_new: bool) -> bool:
+        policy = self.trigger.concurrency
+        if policy == "allow":
+            return True
+        request_key = self.result.idempotency_key or ""
+        if not force_new and platform.find_existing(self._request_for(request_key), deadline) is not None:
+            return True  # our own earlier run is not "another" run: adopt it below
+        active = platform.list_active(self.trigger.job, deadline)
+        if not active:
+            return True
+        ids = ", ".join(run.run_id for run in active)
+        if policy == "skip":
+            self._skip(f"concurrency: skip: {self.trigger.job} already has active run(s) {ids}")
+            return False
+        if policy == "cancel-previous":
+            for run in active:
+                platform.cancel(run)
+                self.say(f"concurrency: cancelled the active run {run.run_id}")
+            return True
+        self.say(f"concurrency: waiting for active run(s) {ids} to end")
+        for run in active:
+            wait_for_run(
+                platform,
+                run,
+                clock=self.clock,
+                deadline=deadline,
+                started=started,
+                backoff=self._backoff(),
+                console=self.console,
+                name=f"{self.trigger.name} (waiting for {run.run_id})",
+                logs=False,
+            )
+        return True
+
+    def _request_for(self, key: str) -> TriggerRequest:
+        return TriggerRequest(job=self.trigger.job, params={}, idempotency_key=key)
+
+    def _dry_run(self, platform: Platform, request: TriggerRequest) -> None:
+        prepared = platform.prepare_trigger(request)
+        self.result.decision = self.result.status = "dry-run"
+        self.result.request = {
+            "method": prepared.method,
+            "url": prepared.url,
+            "headers": dict(prepared.headers),
+            "body": prepared.body,
+        }
+        self.say(
+            f"would send {prepared.method} {prepared.url}\n"
+            + json.dumps(REDACTOR.redact_data(self.result.request), indent=2, ensure_ascii=False)
+        )
+
+    # -- triggering and waiting -------------------------------------------------------------
+
+    def _attempts(
+        self, platform: Platform, request: TriggerRequest, deadline: float, started: float, force_new: bool
+    ) -> None:
+        trigger, result = self.trigger, self.result
+        for attempt in range(trigger.retries + 1):
+            # Retries get keys of their own, still deterministic: a CI re-run adopts them too.
+            key = request.idempotency_key if attempt == 0 else f"{request.idempotency_key}-retry{attempt}"
+            current = TriggerRequest(request.job, request.params, key, request.provenance, request.start_at)
+            final = self._start_and_wait(platform, current, deadline, started, force_new)
+            result.attempt_runs.append({"run_id": result.run_id, "status": result.status, "decision": result.decision})
+            result.attempts = len(result.attempt_runs)
+            if final is None or final.state is not RunState.FAILED or attempt == trigger.retries:
+                break
+            delay = min(trigger.retry_delay, max(0.0, deadline - self.clock.monotonic()))
+            self.say(f"attempt {attempt + 1} failed; retrying in {format_duration(delay)}")
+            if self.clock.sleep(delay):
+                raise Interrupted(self.clock.signum or 15)
+
+    def _start_and_wait(
+        self, platform: Platform, request: TriggerRequest, deadline: float, started: float, force_new: bool
+    ) -> RunStatus | None:
+        trigger, result = self.trigger, self.result
+        existing = None if force_new else platform.find_existing(request, deadline)
+        if existing is not None:
+            run, adopted = existing, True
+        else:
+            outcome = platform.trigger(request, deadline)
+            run, adopted = outcome.run, outcome.adopted
+        self.run = run
+        result.decision = "adopted" if adopted else "triggered"
+        result.run_id, result.run_url = run.run_id, run.url
+        verb = "adopted the run this CI context started before:" if adopted else "triggered"
+        when = f" to start at {_iso(request.start_at)}" if request.start_at else ""
+        self.say(f"{verb} {trigger.job} run {run.run_id}{when}{' ' + run.url if run.url else ''}")
+        if not trigger.wait:
+            result.status = "triggered"
+            return None
+        final = wait_for_run(
+            platform,
+            run,
+            clock=self.clock,
+            deadline=deadline,
+            started=started,
+            backoff=self._backoff(),
+            console=self.console,
+            name=trigger.name,
+            logs=trigger.logs,
+            on_status=lambda s: setattr(result, "platform_state", s.raw),
+        )
+        result.status = _STATUS_OF_STATE[final.state]
+        if final.state is RunState.SUCCEEDED:
+            result.exit_code = 0
+        else:
+            result.exit_code = int(ExitCode.JOB_FAILED)
+            result.reason = f"the {trigger.job} run ended {final.raw}"
+        return final
+
+    def _backoff(self) -> Backoff:
+        return Backoff(initial=self.trigger.poll_interval, cap=self.trigger.poll_max_interval, factor=1.5)
+
+    # -- afterwards -------------------------------------------------------------------------
+
+    def _after_interrupt(self, exc: Interrupted) -> str:
+        signal_name = "SIGINT" if exc.signum == 2 else "SIGTERM"
+        if not self.result.run_id:
+            return f"interrupted by {signal_name} before a run started"
+        if not self.trigger.cancel_on_interrupt or self.result.decision == "adopted":
+            return f"interrupted by {signal_name}; run {self.result.run_id} left running"
+        return f"interrupted by {signal_name}; " + self._cancel(signal_name)
+
+    def _cancel(self, why: str) -> str:
+        run_id = self.result.run_id or ""
+        try:
+            self.platform_of(self.trigger.platform).cancel(self.run or RunRef(run_id, self.result.run_url))
+        except PlatformError as exc:
+            self.console.warn(f"[{self.trigger.name}] could not cancel run {run_id}: {exc.message}")
+            return f"cancelling run {run_id} failed: {exc.message}"
+        self.say(f"cancelled run {run_id} ({why})")
+        return f"run {run_id} cancelled"
+
+    def _compensate(self) -> None:
+        """Start the on-failure job; its outcome sits beside the original, which stays the exit code."""
+        spec = self.trigger.on_failure or {}
+        job = str(spec["job"])
+        where = self.trigger.where + ".on-failure"
+        record: dict[str, Any] = {"job": job, "status": "error", "run_id": None, "run_url": None}
+        self.result.compensation = record
+        from trigger_schedule.durations import parse_duration
+
+        try:
+            platform = self.platform_of(str(spec.get("platform") or self.trigger.platform))
+            params = render(dict(spec.get("params") or {}), self.context, where + ".params")
+            key = idempotency_key(self.context, self.trigger.name + ":on-failure", job)
+            self.say(f"the run {self.result.status}: starting the compensating job {job}")
+            started = self.clock.monotonic()
+            deadline = started + parse_duration(spec.get("timeout", "30m"))
+            request = TriggerRequest(job=job, params=params, idempotency_key=key, provenance=_provenance(self.context))
+            existing = platform.find_existing(request, deadline)
+            run = existing or platform.trigger(request, deadline).run
+            record.update(run_id=run.run_id, run_url=run.url, decision="adopted" if existing else "triggered")
+            if not spec.get("wait", True):
+                record["status"] = "triggered"
+                return
+            final = wait_for_run(
+                platform,
+                run,
+                clock=self.clock,
+                deadline=deadline,
+                started=started,
+                backoff=self._backoff(),
+                console=self.console,
+                name=f"{self.trigger.name} on-failure",
+                logs=self.trigger.logs,
+            )
+            record["status"] = _STATUS_OF_STATE[final.state]
+        except WaitTimeout as exc:
+            record.update(status="timed-out", reason=exc.message)
+        except TriggerScheduleError as exc:
+            record["reason"] = exc.message
+            self.console.warn(f"[{self.trigger.name}] compensating job {job}: {exc.message}")
+        self.say(f"compensating job {job}: {record['status']}")
+
+    def _notify(self) -> None:
+        if not self.trigger.notify:
+            return
+        event = notify.event_for(self.result.status)
+        title, body = notify.message(self.result.public(), self.context)
+        for entry in self.trigger.notify:
+            events = entry.get("on") or ["failure", "timeout", "gate-failed"]
+            if event not in events:
+                continue
+            problems = notify.send(list(entry["urls"]), title, body, self.environ)
+            self.result.notifications.append({"event": event, "delivered": not problems, "problems": problems})
+            for problem in problems:
+                self.console.warn(f"[{self.trigger.name}] notification not delivered: {problem}")
+
+
+def _provenance(context: Mapping[str, Any]) -> dict[str, str]:
+    ci = context["ci"]
+    keys = ("system", "repository", "sha", "ref", "pipeline_url", "actor")
+    return {f"ci.{k}": str(ci.get(k, "")) for k in keys if ci.get(k)}
