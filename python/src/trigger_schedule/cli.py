@@ -27,6 +27,7 @@ EXIT_CODES_HELP = """exit codes:
   4    the platform rejected the trigger (other HTTP 4xx)
   5    the platform was unreachable or answered 5xx after retries
   6    waiting timed out
+  7    the health gate did not pass in time (nothing was triggered)
   130  interrupted by SIGINT (143: SIGTERM); started runs are cancelled
 """
 
@@ -78,6 +79,28 @@ TRIGGER_FLAGS: tuple[Flag, ...] = (
     Flag(("--poll-max-interval",), "longest delay between polls (default: 15s)", key="poll-max-interval"),
     Flag(("--logs",), "stream the run's logs into the CI log (default: true)", kind="bool", key="logs"),
     Flag(("--description",), "free text shown in the summary", key="description"),
+    Flag(
+        ("--gate",),
+        "health gate as YAML/JSON: {url, expect-status, json-pointer, expect-value, interval, timeout}",
+        key="gate",
+        metavar="MAP",
+    ),
+    Flag(("--delay",), "wait this long before triggering, e.g. 2m", key="delay"),
+    Flag(
+        ("--window",),
+        "time window as YAML/JSON: {start, end, timezone, weekdays, outside: skip|wait|defer}",
+        key="window",
+        metavar="MAP",
+    ),
+    Flag(("--concurrency",), "allow, skip, wait or cancel-previous when a run of the job is active", key="concurrency"),
+    Flag(("--retries",), "re-trigger a failed run: N, or {count, delay}", key="retries", metavar="N|MAP"),
+    Flag(
+        ("--on-failure",),
+        "compensating job as YAML/JSON: {job, params, platform, wait, timeout}",
+        key="on-failure",
+        metavar="MAP",
+    ),
+    Flag(("--notify",), "notifications as a YAML/JSON list of {on: [...], urls: [...]}", key="notify", metavar="LIST"),
     Flag(("--auth-type",), "bearer, basic, header or none (default: bearer)", section="auth", key="type"),
     Flag(("--token-file",), "file holding the token", section="auth", key="token-file", metavar="PATH"),
     Flag(
@@ -278,6 +301,15 @@ def _yaml_map(text: str | None, flag: str) -> dict[str, Any] | None:
     return value
 
 
+def _yaml_value(text: str, flag: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{flag}: not valid YAML or JSON: {exc}") from None
+
+
 def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
     """A one-trigger plan from flags, validated exactly like a plan file."""
     platform: dict[str, Any] = {"type": args.platform or "generic"}
@@ -288,8 +320,10 @@ def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict
         value = getattr(args, flag.dest, None)
         if value is None or flag.key is None:
             continue
-        if flag.key in ("params", "options"):
+        if flag.key in ("params", "options", "gate", "window", "on-failure"):
             value = _yaml_map(value, flag.flags[0])
+        elif flag.key in ("retries", "notify"):
+            value = _yaml_value(value, flag.flags[0])
         elif flag.key == "when" and value.lstrip().startswith(
             ("{", "all:", "any:", "not:", "environments:", "branches:", "tags:", "changed:", "expr:")
         ):

@@ -7,7 +7,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from trigger_schedule import notify
@@ -33,7 +33,7 @@ _STATUS_OF_STATE = {RunState.SUCCEEDED: "succeeded", RunState.FAILED: "failed", 
 
 
 def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class TriggerExecution:

@@ -142,6 +142,8 @@ class HttpClient:
             if self.clock.sleep(wait):
                 raise Interrupted(self.clock.signum or 15)
         if response is not None:
+            if not raise_for_status:
+                return response
             if response.status_code in RETRY_STATUSES:
                 raise UnreachableError(
                     f"{what}: {_origin(url)} answered HTTP {response.status_code} after "
