@@ -5,6 +5,7 @@ from __future__ import annotations
 import json as jsonlib
 import random
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,15 +59,18 @@ class HttpClient:
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers.update(options.headers)
         tls = options.tls
+        # Passed with every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override session.verify.
+        self._verify: bool | str = True
         if tls.insecure:
             import urllib3
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             if warn:
                 warn("TLS verification is OFF (insecure: true): use ca-bundle for a private CA instead")
-            self.session.verify = False
+            self._verify = False
         elif tls.ca_bundle:
-            self.session.verify = tls.ca_bundle
+            self._verify = tls.ca_bundle
+        self.session.verify = self._verify
         if tls.client_cert:
             self.session.cert = (tls.client_cert, tls.client_key) if tls.client_key else tls.client_cert
         self.calls = 0
@@ -111,11 +115,16 @@ class HttpClient:
                     headers=send_headers,
                     timeout=self._timeout(deadline),
                     allow_redirects=False,
+                    verify=self._verify,
                 )
             except requests.exceptions.SSLError as exc:
+                cause = _tls_cause(exc)
+                wants_client_cert = "certificate required" in cause or "handshake failure" in cause
                 raise UnreachableError(
-                    f"{what}: TLS failed for {_origin(url)}: {_short(exc)}",
-                    hint="set ca-bundle (TRIGGER_SCHEDULE_CA_BUNDLE) to your CA's PEM file",
+                    f"{what}: TLS failed for {_origin(url)}: {cause}",
+                    hint="the server wants a client certificate: set client-cert and client-key"
+                    if wants_client_cert
+                    else "set ca-bundle (TRIGGER_SCHEDULE_CA_BUNDLE) to your CA's PEM file",
                 ) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 error = exc
@@ -227,6 +236,30 @@ def _origin(url: str) -> str:
     origin = match.group(1) if match else url
     # Never echo userinfo that someone put into a URL.
     return re.sub(r"//[^/@]*@", "//", origin)
+
+
+def _tls_cause(exc: BaseException) -> str:
+    """The SSL library's own reason (e.g. 'certificate verify failed: ...'), not urllib3's long wrapper."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            detail = getattr(current, "verify_message", None)
+            if detail:
+                return f"certificate verify failed: {detail}"
+            return str(current.reason or current).lower().replace("_", " ")
+        stack += [a for a in current.args if isinstance(a, BaseException)]
+        stack += [
+            c
+            for c in (current.__cause__, current.__context__, getattr(current, "reason", None))
+            if isinstance(c, BaseException)
+        ]
+    match = re.search(r"(certificate verify failed[^')\]]*|[a-z ]*certificate required|handshake failure)", str(exc))
+    return match.group(1) if match else "TLS handshake failed"
 
 
 def _short(exc: BaseException | None) -> str:
