@@ -198,17 +198,7 @@ class TriggerExecution:
             return True
         self.say(f"concurrency: waiting for active run(s) {ids} to end")
         for run in active:
-            wait_for_run(
-                platform,
-                run,
-                clock=self.clock,
-                deadline=deadline,
-                started=started,
-                backoff=self._backoff(),
-                console=self.console,
-                name=f"{self.trigger.name} (waiting for {run.run_id})",
-                logs=False,
-            )
+            self._wait(platform, run, deadline, started, f"{self.trigger.name} (waiting for {run.run_id})", False)
         return True
 
     def _request_for(self, key: str) -> TriggerRequest:
@@ -267,16 +257,13 @@ class TriggerExecution:
         if not trigger.wait:
             result.status = "triggered"
             return None
-        final = wait_for_run(
+        final = self._wait(
             platform,
             run,
-            clock=self.clock,
-            deadline=deadline,
-            started=started,
-            backoff=self._backoff(),
-            console=self.console,
-            name=trigger.name,
-            logs=trigger.logs,
+            deadline,
+            started,
+            trigger.name,
+            trigger.logs,
             on_status=lambda s: setattr(result, "platform_state", s.raw),
         )
         result.status = _STATUS_OF_STATE[final.state]
@@ -286,6 +273,29 @@ class TriggerExecution:
             result.exit_code = int(ExitCode.JOB_FAILED)
             result.reason = f"the {trigger.job} run ended {final.raw}"
         return final
+
+    def _wait(
+        self,
+        platform: Platform,
+        run: RunRef,
+        deadline: float,
+        started: float,
+        name: str,
+        logs: bool,
+        on_status: Callable[[RunStatus], None] | None = None,
+    ) -> RunStatus:
+        return wait_for_run(
+            platform,
+            run,
+            clock=self.clock,
+            deadline=deadline,
+            started=started,
+            backoff=self._backoff(),
+            console=self.console,
+            name=name,
+            logs=logs,
+            on_status=on_status,
+        )
 
     def _backoff(self) -> Backoff:
         return Backoff(initial=self.trigger.poll_interval, cap=self.trigger.poll_max_interval, factor=1.5)
@@ -333,17 +343,7 @@ class TriggerExecution:
             if not spec.get("wait", True):
                 record["status"] = "triggered"
                 return
-            final = wait_for_run(
-                platform,
-                run,
-                clock=self.clock,
-                deadline=deadline,
-                started=started,
-                backoff=self._backoff(),
-                console=self.console,
-                name=f"{self.trigger.name} on-failure",
-                logs=self.trigger.logs,
-            )
+            final = self._wait(platform, run, deadline, started, f"{self.trigger.name} on-failure", self.trigger.logs)
             record["status"] = _STATUS_OF_STATE[final.state]
         except WaitTimeout as exc:
             record.update(status="timed-out", reason=exc.message)
