@@ -192,3 +192,30 @@ def test_dry_run_sends_nothing_and_shows_request(generic_server: GenericSchedule
     assert f"would send POST {generic_server.url}/v1/jobs/trigger" in result.stdout
     assert '"jobName": "ok"' in result.stdout
     assert TOKEN not in result.stdout
+
+
+def test_empty_env_values_mean_not_given(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    env = {"TRIGGER_SCHEDULE_WAIT": "", "TRIGGER_SCHEDULE_INSECURE": "", "TRIGGER_SCHEDULE_TIMEOUT": ""}
+    result = run_cli(*trigger_args(generic_server, "ok", "--result-file", "r.json"), env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["triggers"][0]["status"] == "succeeded"  # it waited
+
+
+def test_non_ascii_job_name_gets_a_valid_trigger_name(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    generic_server.define_job("données-sync", "success", 0.1)
+    result = run_cli(*trigger_args(generic_server, "données-sync", "--result-file", "r.json"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["triggers"][0]["name"] == "donn-es-sync"
+    assert json.loads(generic_server.requests("trigger")[0]["body"])["jobName"] == "données-sync"
+
+
+def test_token_env_applies_to_plan_platforms(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yml"
+    plan.write_text(
+        f"version: 1\nplatforms:\n  s: {{type: generic, url: '{generic_server.url}'}}\n"
+        "triggers:\n  - {name: a, job: instant}\n"
+    )
+    env = {"TRIGGER_SCHEDULE_TOKEN": "", "SCHEDULE_API_TOKEN": TOKEN}
+    result = run_cli("run", "-c", str(plan), "--token-env", "SCHEDULE_API_TOKEN", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert generic_server.requests("trigger")[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"

@@ -227,12 +227,14 @@ def _apply_env(args: argparse.Namespace, flags: Sequence[Flag], environ: Mapping
         if getattr(args, flag.dest, None) is not None or flag.env not in environ:
             continue
         raw = environ[flag.env]
+        if raw.strip() == "":
+            continue  # wrappers export every variable; empty means "not given"
         if flag.kind in ("bool", "switch"):
             value: Any = _env_bool(flag.env, raw)
         elif flag.kind == "multi":
             value = [line for line in raw.splitlines() if line.strip()]
         else:
-            value = raw if raw != "" else None
+            value = raw
         setattr(args, flag.dest, value)
 
 
@@ -375,7 +377,8 @@ def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict
 
 
 def _safe_name(job: str) -> str:
-    return "".join(c if c.isalnum() or c in "_.-" else "-" for c in job)[:100] or "trigger"
+    # The plan schema allows ASCII names only; any other character becomes "-".
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "_.-" else "-" for c in job)[:100] or "trigger"
 
 
 def _load(args: argparse.Namespace, command: str) -> Any:
@@ -389,7 +392,8 @@ def _load(args: argparse.Namespace, command: str) -> Any:
     if command == "run" and any(getattr(args, f.dest, None) is not None for f in TRIGGER_FLAGS if f.key):
         given = [f.flags[0] for f in TRIGGER_FLAGS if f.key and getattr(args, f.dest, None) is not None]
         raise ConfigError(
-            f"{', '.join(given)} describe a single trigger, but a plan file is in use ({config})",
+            f"{', '.join(given)} {'describes' if len(given) == 1 else 'describe'} a single trigger, "
+            f"but a plan file is in use ({config})",
             hint="put these options in the plan, or drop --config to run one trigger from flags",
         )
     loaded = plan_module.load_plan(config or DEFAULT_PLAN)
@@ -464,7 +468,7 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     )
     console = Console(context["ci"]["system"], debug=debug)
     plan = _load(args, args.command)
-    for auth_env in _auth_envs(plan):
+    for auth_env in _auth_envs(plan, args.token_env):
         REDACTOR.add(env.get(auth_env))
     for line in github_mask_commands(REDACTOR, env):
         raw_stdout = sys.__stdout__ or sys.stdout
@@ -479,7 +483,13 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
         clock=clock,
         console=console,
         environ=env,
-        options=RunOptions(dry_run=bool(args.dry_run), force_new=bool(args.force_new), only=only, debug=debug),
+        options=RunOptions(
+            dry_run=bool(args.dry_run),
+            force_new=bool(args.force_new),
+            only=only,
+            debug=debug,
+            token_env=args.token_env,
+        ),
     )
     runner.prepare()
     previous = _install_signal_handlers(clock)
@@ -497,11 +507,12 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     return outcome.exit_code
 
 
-def _auth_envs(plan: Any) -> list[str]:
+def _auth_envs(plan: Any, default_token_env: str | None) -> list[str]:
     names = []
     for spec in plan.platforms.values():
         auth = spec.auth
-        names += [auth.get("token-env", ENV_PREFIX + "TOKEN"), auth.get("password-env", ENV_PREFIX + "PASSWORD")]
+        token_env = auth.get("token-env", default_token_env or ENV_PREFIX + "TOKEN")
+        names += [token_env, auth.get("password-env", ENV_PREFIX + "PASSWORD")]
     return names
 
 

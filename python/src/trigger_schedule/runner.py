@@ -70,6 +70,7 @@ class RunOptions:
     force_new: bool = False
     only: tuple[str, ...] = ()
     debug: bool = False
+    token_env: str | None = None  # --token-env: where platforms without auth.token-env find their token
 
 
 @dataclass
@@ -93,7 +94,13 @@ class Outcome:
         return "succeeded"
 
 
-def build_platform(spec: PlatformSpec, clock: Clock, console: Console, environ: Mapping[str, str]) -> Platform:
+def build_platform(
+    spec: PlatformSpec,
+    clock: Clock,
+    console: Console,
+    environ: Mapping[str, str],
+    default_token_env: str | None = None,
+) -> Platform:
     """A platform with its credentials read from env vars or files (never from the plan)."""
     auth = dict(spec.auth)
     auth_type = auth.get("type", "bearer")
@@ -101,7 +108,7 @@ def build_platform(spec: PlatformSpec, clock: Clock, console: Console, environ: 
     token = username = password = None
     if auth_type in ("bearer", "header"):
         token = read_secret(
-            env_name=auth.get("token-env", "TRIGGER_SCHEDULE_TOKEN"),
+            env_name=auth.get("token-env", default_token_env or "TRIGGER_SCHEDULE_TOKEN"),
             file_path=auth.get("token-file"),
             environ=environ,
             what=what,
@@ -173,7 +180,7 @@ class PlanRunner:
         with self._platform_lock:
             if name not in self._platforms:
                 self._platforms[name] = build_platform(
-                    self.plan.platforms[name], self.clock, self.console, self.environ
+                    self.plan.platforms[name], self.clock, self.console, self.environ, self.options.token_env
                 )
             return self._platforms[name]
 
