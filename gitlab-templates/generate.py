@@ -1,0 +1,281 @@
+"""Write the GitLab templates and the README's inputs table from the CLI's flag table.
+
+    python gitlab-templates/generate.py          rewrite templates/trigger-schedule.yml,
+                                                 classic/trigger-schedule.yml and README.md's table
+    python gitlab-templates/generate.py --check  exit 1 if any of them is out of date (a test runs this)
+
+`trigger_schedule.cli.ALL_FLAGS` is the single source of options; this file only adds what is
+GitLab's: the job's own inputs, input types, options, regexes and the job around the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from trigger_schedule import __version__
+from trigger_schedule.cli import ALL_FLAGS, Flag
+from trigger_schedule.plan_schema import full_schema
+
+HERE = Path(__file__).resolve().parent
+COMPONENT = HERE / "templates" / "trigger-schedule.yml"
+CLASSIC = HERE / "classic" / "trigger-schedule.yml"
+README = HERE / "README.md"
+TABLE_START, TABLE_END = "<!-- inputs:start (generate.py) -->", "<!-- inputs:end -->"
+
+VENV = ".cache/trigger-schedule-venv"
+INSTALL_SPEC = f"trigger-schedule=={__version__}"
+IMAGE = "python:3.12-slim"
+
+# The job's own inputs, before the CLI's. `token-variable` is the GitLab name of --token-env.
+GITLAB_INPUTS: dict[str, dict[str, Any]] = {
+    "job-name": {
+        "default": "trigger-schedule",
+        "regex": r"^[A-Za-z0-9_][A-Za-z0-9_ ./:-]{0,254}$",
+        "description": "Name of the job this component adds.",
+    },
+    "stage": {"default": "deploy", "regex": r"^[A-Za-z0-9_][A-Za-z0-9_ .-]*$", "description": "Stage of the job."},
+    "manual": {
+        "type": "boolean",
+        "default": False,
+        "description": "Make the job manual (`when: manual`): someone confirms the trigger in the pipeline.",
+    },
+    "image": {
+        "default": IMAGE,
+        "description": "Image with Python 3.11+ and its venv module (shell runners ignore it).",
+    },
+    "retry": {
+        "type": "number",
+        "default": 0,
+        "description": "GitLab job retries (0-2); a retried job adopts the run its first attempt started.",
+    },
+    "python": {
+        "default": "python3",
+        "regex": r"^\S+$",
+        "description": "Python interpreter that creates the venv the core is installed into.",
+    },
+    "install-spec": {
+        "default": INSTALL_SPEC,
+        "regex": r"^\S.*$",
+        "description": "What pip installs into the venv: requirements and pip options, space-separated "
+        "(default: the core this template was released with).",
+    },
+    "token-variable": {
+        "default": "SCHEDULE_API_TOKEN",
+        "regex": r"^[A-Za-z_][A-Za-z0-9_]*$",
+        "description": "Name (not value) of the masked CI/CD variable that holds the token; the CLI's --token-env.",
+    },
+}
+RENAMED = {"token-env": "token-variable"}
+
+_DURATION = r"^$|^(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h|d))+)$"
+_ENV_NAME = r"^([A-Za-z_][A-Za-z0-9_]*)?$"
+REGEX = {
+    **dict.fromkeys(
+        ("timeout", "poll-interval", "poll-max-interval", "connect-timeout", "read-timeout", "delay"), _DURATION
+    ),
+    "max-attempts": r"^\d*$",
+    "max-parallel": r"^\d*$",
+    "url": r"^$|^https?://\S+$",
+    "username-env": _ENV_NAME,
+    "password-env": _ENV_NAME,
+    "previous-sha": r"^[0-9a-fA-F]{0,64}$",
+    "dotenv-file": r"^\S+$",
+    "junit-file": r"^\S+$",
+}
+DEFAULTS = {"dotenv-file": "trigger-schedule.env", "junit-file": "trigger-schedule-junit.xml"}
+# Plan keys whose values the plan schema enumerates.
+ENUMS = {
+    "auth-type": ("auth", "type"),
+    "on-timeout": ("trigger-options", "on-timeout"),
+    "concurrency": ("trigger-options", "concurrency"),
+}
+
+
+def _options(flag: Flag) -> list[str] | None:
+    name = flag.flags[0][2:]
+    if flag.kind == "bool" or (flag.kind == "switch" and flag.key):
+        # Tri-state: empty means "not given", so a plan file's value or the CLI's default applies.
+        return ["", "true", "false"]
+    where = ENUMS.get(name)
+    if where:
+        schema = full_schema()["$defs"]
+        return ["", *schema[where[0]]["properties"][where[1]]["enum"]]
+    return None
+
+
+def flag_inputs() -> dict[str, dict[str, Any]]:
+    inputs: dict[str, dict[str, Any]] = {}
+    for flag in ALL_FLAGS:
+        name = flag.flags[0][2:]
+        name = RENAMED.get(name, name)
+        if name in GITLAB_INPUTS:
+            continue
+        spec: dict[str, Any]
+        if flag.kind == "switch" and not flag.key:
+            spec = {"type": "boolean", "default": False}
+        else:
+            spec = {"type": "string", "default": DEFAULTS.get(name, "")}
+            options = _options(flag)
+            if options:
+                spec["options"] = options
+            if name in REGEX:
+                spec["regex"] = REGEX[name]
+        help_text = flag.help[0].upper() + flag.help[1:]
+        if flag.kind == "multi":
+            help_text = help_text.replace("repeatable; env: one per line", "one per line")
+        spec["description"] = help_text.rstrip(".") + "."
+        inputs[name] = spec
+    return inputs
+
+
+def all_inputs() -> dict[str, dict[str, Any]]:
+    own = {name: {"type": "string", **spec} for name, spec in GITLAB_INPUTS.items()}
+    return {**own, **flag_inputs()}
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _input_yaml(name: str, spec: dict[str, Any]) -> str:
+    lines = [f"    {name}:", f"      type: {spec['type']}", f"      default: {_scalar(spec['default'])}"]
+    if "options" in spec:
+        lines.append(f"      options: {json.dumps(spec['options'])}")
+    if "regex" in spec:
+        lines.append(f"      regex: '{spec['regex']}'")
+    lines.append(f"      description: {_scalar(spec['description'])}")
+    return "\n".join(lines)
+
+
+def _variable_yaml(flag: Flag) -> str:
+    name = RENAMED.get(flag.flags[0][2:], flag.flags[0][2:])
+    if flag.kind == "switch" and not flag.key:
+        return f"    {flag.env}: $[[ inputs.{name} ]]"  # a boolean: nothing to expand
+    return f'    {flag.env}: {{value: "$[[ inputs.{name} ]]", expand: false}}'
+
+
+def shared_job() -> str:
+    """Cache and script, the same in the component and the classic template."""
+    return f"""  cache:
+    - key: trigger-schedule-{__version__}
+      paths: [{VENV}/]
+  script:
+    # Install the core once per cache; another install-spec or a broken venv rebuilds it.
+    - |
+      if [ "$(cat "$TRIGGER_SCHEDULE_VENV/.install-spec" 2>/dev/null)" != "$TRIGGER_SCHEDULE_INSTALL_SPEC" ] ||
+        ! "$TRIGGER_SCHEDULE_VENV/bin/python" -c "import trigger_schedule" >/dev/null 2>&1; then
+        rm -rf "$TRIGGER_SCHEDULE_VENV"
+        "$TRIGGER_SCHEDULE_PYTHON" -m venv "$TRIGGER_SCHEDULE_VENV"
+        set -f
+        "$TRIGGER_SCHEDULE_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \\
+          $TRIGGER_SCHEDULE_INSTALL_SPEC
+        set +f
+        printf '%s' "$TRIGGER_SCHEDULE_INSTALL_SPEC" > "$TRIGGER_SCHEDULE_VENV/.install-spec"
+      fi
+    - '"$TRIGGER_SCHEDULE_VENV/bin/python" -m trigger_schedule run'
+"""
+
+
+def component() -> str:
+    inputs = "\n".join(_input_yaml(name, spec) for name, spec in all_inputs().items())
+    variables = "\n".join(_variable_yaml(flag) for flag in ALL_FLAGS)
+    return f"""# trigger-schedule as a GitLab CI/CD component: one job that runs `trigger-schedule run`.
+# Every input reaches the CLI as its own TRIGGER_SCHEDULE_* variable with `expand: false`;
+# no input is written into `script:`. Generated by ../generate.py from the CLI's flags: edit that.
+spec:
+  inputs:
+{inputs}
+---
+# `manual` picks one of these; extending keeps the job free of rules.
+.trigger-schedule-when-false:
+  when: on_success
+.trigger-schedule-when-true:
+  when: manual
+
+"$[[ inputs.job-name ]]":
+  stage: $[[ inputs.stage ]]
+  extends: .trigger-schedule-when-$[[ inputs.manual ]]
+  image: $[[ inputs.image ]]
+  retry: $[[ inputs.retry ]]
+  variables:
+    TRIGGER_SCHEDULE_PYTHON: {{value: "$[[ inputs.python ]]", expand: false}}
+    TRIGGER_SCHEDULE_INSTALL_SPEC: {{value: "$[[ inputs.install-spec ]]", expand: false}}
+    # Relative to the job's directory (the checkout), like the cache path.
+    TRIGGER_SCHEDULE_VENV: {VENV}
+{variables}
+{shared_job()}  artifacts:
+    when: always
+    reports:
+      dotenv: $[[ inputs.dotenv-file ]]
+      junit: $[[ inputs.junit-file ]]
+"""
+
+
+def classic() -> str:
+    return f"""# trigger-schedule as a classic template: include this file (project, remote or local) and
+# extend the hidden job; set the CLI's TRIGGER_SCHEDULE_* variables in your job. See ../README.md.
+# Generated by ../generate.py; cache and script are the component's.
+.trigger-schedule:
+  image: {IMAGE}
+  variables:
+    TRIGGER_SCHEDULE_PYTHON: python3
+    TRIGGER_SCHEDULE_INSTALL_SPEC: {INSTALL_SPEC}
+    TRIGGER_SCHEDULE_VENV: {VENV}
+    # The name, not the value, of the masked CI/CD variable that holds the token.
+    TRIGGER_SCHEDULE_TOKEN_ENV: {GITLAB_INPUTS["token-variable"]["default"]}
+    TRIGGER_SCHEDULE_DOTENV_FILE: {DEFAULTS["dotenv-file"]}
+    TRIGGER_SCHEDULE_JUNIT_FILE: {DEFAULTS["junit-file"]}
+{shared_job()}  artifacts:
+    when: always
+    reports:
+      dotenv: {DEFAULTS["dotenv-file"]}
+      junit: {DEFAULTS["junit-file"]}
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def inputs_table() -> str:
+    envs = {RENAMED.get(f.flags[0][2:], f.flags[0][2:]): f.env for f in ALL_FLAGS}
+    rows = ["| input | type | default | variable | description |", "|---|---|---|---|---|"]
+    for name, spec in all_inputs().items():
+        default = json.dumps(spec["default"]) if spec["default"] in ("", [], False, 0) else f"`{spec['default']}`"
+        extra = f" One of {', '.join(json.dumps(o) for o in spec['options'])}." if "options" in spec else ""
+        variable = f"`{envs[name]}`" if name in envs else ""
+        rows.append(
+            f"| `{name}` | {spec['type']} | {_cell(default)} | {variable} | {_cell(spec['description'] + extra)} |"
+        )
+    return "\n".join(rows)
+
+
+def readme(current: str) -> str:
+    head, rest = current.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    return f"{head}{TABLE_START}\n{inputs_table()}\n{TABLE_END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    wanted = {COMPONENT: component(), CLASSIC: classic(), README: readme(README.read_text(encoding="utf-8"))}
+    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
+    if "--check" in argv:
+        for path in stale:
+            print(f"{path.relative_to(HERE.parent)} is out of date: run python gitlab-templates/generate.py")
+        return 1 if stale else 0
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(wanted[path], encoding="utf-8")
+        print(f"wrote {path.relative_to(HERE.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
