@@ -219,3 +219,20 @@ def test_token_env_applies_to_plan_platforms(generic_server: GenericScheduler, t
     result = run_cli("run", "-c", str(plan), "--token-env", "SCHEDULE_API_TOKEN", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert generic_server.requests("trigger")[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_escaped_emoji_in_params_reach_the_server(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    result = run_cli(
+        *trigger_args(generic_server, "instant", "--params", '{"note": "ship it \\ud83d\\ude80"}'), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(generic_server.requests("trigger")[0]["body"])["parameters"] == {"note": "ship it 🚀"}
+
+
+def test_reports_go_into_new_directories(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    result = run_cli(
+        *trigger_args(generic_server, "instant", "--result-file", "out/deep/r.json", "--junit-file", "out/j.xml"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out/deep/r.json").exists() and (tmp_path / "out/j.xml").exists()

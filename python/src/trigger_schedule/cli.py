@@ -287,12 +287,7 @@ def _pairs(values: Sequence[str] | None, flag: str, sep: str = "=") -> dict[str,
 def _yaml_map(text: str | None, flag: str) -> dict[str, Any] | None:
     if text is None:
         return None
-    import yaml
-
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{flag}: not valid YAML or JSON: {exc}", hint='pass a map such as {"a": 1}') from None
+    value = _yaml_value(text, flag)
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -304,12 +299,17 @@ def _yaml_map(text: str | None, flag: str) -> dict[str, Any] | None:
 
 
 def _yaml_value(text: str, flag: str) -> Any:
+    # JSON first: YAML would split an escaped emoji (a surrogate pair) into two broken characters.
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
     import yaml
 
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{flag}: not valid YAML or JSON: {exc}") from None
+        raise ConfigError(f"{flag}: not valid YAML or JSON: {exc}", hint='pass a map such as {"a": 1}') from None
 
 
 def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
@@ -500,7 +500,7 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
         console.stop_live()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    _write_outputs(args, env, outcome, context, clock)
+    _write_outputs(args, env, outcome, context, clock, console)
     console.table([r.public() for r in outcome.results])
     if outcome.interrupted_by:
         console.info(f"interrupted: exit {outcome.exit_code}")
@@ -531,7 +531,17 @@ def _install_signal_handlers(clock: Any) -> dict[int, Any]:
     return previous
 
 
-def _write_outputs(args: argparse.Namespace, env: Mapping[str, str], outcome: Any, context: Any, clock: Any) -> None:
+def _write_outputs(
+    args: argparse.Namespace, env: Mapping[str, str], outcome: Any, context: Any, clock: Any, console: Any
+) -> None:
+    """Write every requested report; one that cannot be written is a warning, not a changed outcome."""
+    try:
+        _write_reports(args, env, outcome, context, clock)
+    except OSError as exc:
+        console.warn(f"could not write {exc.filename}: {exc.strerror}; the runs' outcome stands")
+
+
+def _write_reports(args: argparse.Namespace, env: Mapping[str, str], outcome: Any, context: Any, clock: Any) -> None:
     from trigger_schedule import outputs
 
     document = outputs.result_document(outcome, context)

@@ -33,6 +33,7 @@ def primary(outcome: Outcome) -> TriggerResult | None:
 
 
 def _write(path: str | Path, text: str, mode: str = "w") -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, mode, encoding="utf-8") as handle:
         handle.write(REDACTOR.redact(text))
 
