@@ -176,3 +176,41 @@ def test_sigint_exits_130(generic_server: GenericScheduler, tmp_path: Path) -> N
     result = _start_and_signal(generic_server, tmp_path, signal.SIGINT)
     assert result.returncode == 130, result.stderr
     assert len(generic_server.requests("cancel")) == 1
+
+
+def test_config_error_still_reports_status_to_the_ci(tmp_path: Path) -> None:
+    env = github_env(tmp_path)
+    result = run_cli("trigger", "--job", "ok", "--dotenv-file", "out.env", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    outputs = (tmp_path / "gh-output").read_text()
+    assert "status=error\n" in outputs and "exit-code=2\n" in outputs
+    assert "--url is required" in (tmp_path / "gh-summary").read_text()
+    assert "TRIGGER_SCHEDULE_STATUS=error\n" in (tmp_path / "out.env").read_text()
+
+
+def test_outside_text_cannot_run_github_workflow_commands(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    job = "ok\n::set-output name=status::pwned\n::error::injected"
+    generic_server.define_job(job, "success", 0.1)
+    result = run_cli(
+        "trigger",
+        "--url",
+        generic_server.url,
+        "--job",
+        job,
+        "--name",
+        "ok",
+        "--poll-interval",
+        "100ms",
+        env=github_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    fence = None
+    for line in result.stdout.splitlines():
+        if line.startswith("::stop-commands::"):
+            fence = line.split("::")[2]
+        elif fence and line == f"::{fence}::":
+            fence = None
+        elif line.startswith(("::set-output", "::error::injected")):
+            assert fence, f"unfenced workflow command from outside text: {line}"
+    assert "::set-output name=status::pwned" in result.stdout  # it was printed, but fenced off

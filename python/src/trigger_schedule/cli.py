@@ -437,6 +437,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         from trigger_schedule.secrets import REDACTOR
 
         print(f"error: {REDACTOR.redact(str(exc))}", file=sys.stderr)
+        if args.command in ("run", "trigger"):
+            from trigger_schedule.outputs import write_error_outputs
+
+            dotenv = getattr(args, "dotenv_file", None) or env.get(ENV_PREFIX + "DOTENV_FILE") or None
+            with contextlib.suppress(OSError):  # the error above is what matters
+                write_error_outputs(env, int(exc.exit_code), str(exc), dotenv)
         return int(exc.exit_code)
 
 

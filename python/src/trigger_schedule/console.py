@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 import threading
 import time
@@ -37,19 +38,21 @@ class Console:
     # -- lines ------------------------------------------------------------------------------
 
     def info(self, text: str) -> None:
-        self._write(self.out, text)
+        self._write(self.out, self._inert(text))
 
     def warn(self, text: str) -> None:
-        prefix = "::warning::" if self.ci == "github" else "warning: "
-        self._write(self.err if self.ci != "github" else self.out, prefix + text)
+        if self.ci == "github":
+            self._write(self.out, "::warning::" + _command_value(text))
+            return
+        self._write(self.err, "warning: " + text)
 
     def error(self, text: str) -> None:
         if self.ci == "github":
             first, *rest = text.splitlines() or [""]
             # One annotation line; the details follow as plain text.
-            self._write(self.out, f"::error::{first}")
+            self._write(self.out, f"::error::{_command_value(first)}")
             if rest:
-                self._write(self.err, "\n".join(rest))
+                self._write(self.err, self._inert("\n".join(rest)))
             return
         self._write(self.err, f"error: {text}")
 
@@ -63,7 +66,7 @@ class Console:
             return
         body = body.rstrip("\n")
         if self.ci == "github":
-            text = f"::group::{title}\n{body}\n::endgroup::"
+            text = f"::group::{_command_value(title)}\n{self._inert(body)}\n::endgroup::"
         elif self.ci == "gitlab":
             key = "ts_" + "".join(c if c.isalnum() else "_" for c in title)[:40] + f"_{int(time.time() * 1000)}"
             now = int(time.time())
@@ -74,6 +77,14 @@ class Console:
         else:
             text = f"--- {title}\n{body}\n--- end of {title}"
         self._write(self.out, text)
+
+    def _inert(self, text: str) -> str:
+        """On GitHub, text from outside (job names, parameters, scheduler logs) must not run as a workflow
+        command: a line of it starting with '::' is fenced off with ::stop-commands::."""
+        if self.ci != "github" or not any(line.lstrip().startswith("::") for line in text.splitlines()):
+            return text
+        fence = secrets.token_hex(16)
+        return f"::stop-commands::{fence}\n{text}\n::{fence}::"
 
     def _write(self, stream: TextIO, text: str) -> None:
         with self._lock:
@@ -122,6 +133,11 @@ class Console:
             self.info(f"{_MARK.get(row['status'], '-')} {row['name']}: {row['status']}{run}{took}{link}")
             if row.get("reason"):
                 self.info(f"    {row['reason']}")
+
+
+def _command_value(text: str) -> str:
+    """A workflow command's value on one line, escaped as GitHub's runner expects."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 _MARK = {

@@ -65,8 +65,17 @@ def write_github_summary(path: str, outcome: Outcome, context: Mapping[str, Any]
         took = f"{r.duration_s:.1f}s" if r.duration_s is not None else ""
         rows.append(f"| {_md(r.name)} | {_md(r.job)} | {r.decision} | {_icon(r.status)} {r.status} | {run} | {took} |")
     reasons = [f"- **{_md(r.name)}**: {_md(r.reason)}" for r in outcome.results if r.reason]
-    env = f" to `{_md(deploy.get('environment', ''))}`" if deploy.get("environment") else ""
-    head = f"### trigger-schedule: {outcome.status}\n\nDeploy {_md(deploy.get('version', ''))}{env}\n"
+    version, environment = deploy.get("version", ""), deploy.get("environment", "")
+    line = " ".join(
+        part
+        for part in (
+            "Deploy",
+            f"`{_md(version)}`" if version else "",
+            f"to `{_md(environment)}`" if environment else "",
+        )
+        if part
+    )
+    head = f"### trigger-schedule: {outcome.status}\n\n" + (f"{line}\n" if line != "Deploy" else "")
     _write(path, "\n".join([head, *rows, "", *reasons, ""]) + "\n", mode="a")
 
 
@@ -142,3 +151,32 @@ def _icon(status: str) -> str:
     return {"succeeded": "✅", "triggered": "✅", "skipped": "⏭️", "not-started": "⏭️"}.get(
         status, "❌" if status in _FAILED else "•"
     )
+
+
+def write_error_outputs(environ: Mapping[str, str], exit_code: int, message: str, dotenv_file: str | None) -> None:
+    """When nothing ran (a config error), the CI still gets a status and an exit code to act on."""
+    document = {"status": "error", "exit_code": exit_code, "error": REDACTOR.redact(message), "triggers": []}
+    if environ.get("GITHUB_OUTPUT"):
+        delimiter = f"TRIGGER_SCHEDULE_{secrets.token_hex(8)}"
+        lines = [
+            "status=error",
+            "run-id=",
+            "run-url=",
+            f"exit-code={exit_code}",
+            f"result<<{delimiter}",
+            json.dumps(document, ensure_ascii=False),
+            delimiter,
+        ]
+        _write(environ["GITHUB_OUTPUT"], "\n".join(lines) + "\n", mode="a")
+    if environ.get("GITHUB_STEP_SUMMARY"):
+        _write(
+            environ["GITHUB_STEP_SUMMARY"],
+            f"### trigger-schedule: error (exit {exit_code})\n\n```\n{message}\n```\n",
+            mode="a",
+        )
+    if dotenv_file:
+        _write(
+            dotenv_file,
+            f"TRIGGER_SCHEDULE_STATUS=error\nTRIGGER_SCHEDULE_RUN_ID=\nTRIGGER_SCHEDULE_RUN_URL=\n"
+            f"TRIGGER_SCHEDULE_EXIT_CODE={exit_code}\n",
+        )
