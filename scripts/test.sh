@@ -11,7 +11,7 @@ for tool in scripts/tools/*.sh; do
 done
 echo "== ruff"
 lint_paths=(python/src tests)
-[ -d bench ] && lint_paths+=(bench)
+for extra in bench actions gitlab-templates; do [ -d "$extra" ] && lint_paths+=("$extra"); done
 "$BIN/ruff" check --config python/pyproject.toml "${lint_paths[@]}"
 echo "== mypy"
 (cd python && "../$BIN/mypy" src)
