@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from trigger_schedule import plan_schema
 from trigger_schedule.durations import parse_duration
 from trigger_schedule.errors import ConfigError
@@ -116,6 +114,8 @@ class Plan:
 
 def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[KeyPath, int], list[Problem]]:
     """Parse YAML, remembering the line of every key; duplicate keys are problems, not silent overrides."""
+    import yaml  # only plan files need it
+
     problems: list[Problem] = []
     lines: dict[KeyPath, int] = {}
     loader = yaml.SafeLoader(text)
@@ -132,7 +132,7 @@ def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[KeyPath, int
     if node is None:
         return None, lines, problems
 
-    def build(current: yaml.Node, path: KeyPath) -> Any:
+    def build(current: Any, path: KeyPath) -> Any:
         lines.setdefault(path, current.start_mark.line + 1)
         if isinstance(current, yaml.MappingNode):
             result: dict[Any, Any] = {}
@@ -211,7 +211,9 @@ def _unknown_keys(data: Any, known: list[str], path: KeyPath, out: _Collector) -
 def _schema_problems(data: Any, out: _Collector) -> None:
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(plan_schema.full_schema())
+    declared = data.get("platforms") if isinstance(data, Mapping) else None
+    types = sorted({str(p.get("type")) for p in (declared or {}).values() if isinstance(p, Mapping) and p.get("type")})
+    validator = jsonschema.Draft202012Validator(plan_schema.schema_for(tuple(types)))
     for error in validator.iter_errors(data):
         for leaf in _leaves(error):
             if leaf.validator in ("additionalProperties", "unevaluatedProperties"):
@@ -329,9 +331,13 @@ def _platform_option_keys(platform: Mapping[str, Any], path: KeyPath, out: _Coll
     from trigger_schedule import platforms
 
     type_name = platform.get("type")
-    if not isinstance(type_name, str) or type_name not in platforms.available():
+    if not isinstance(type_name, str):
         return
-    schema = platforms.load(type_name).options_schema
+    try:
+        schema = platforms.load(type_name).options_schema
+    except ConfigError as exc:
+        out.add((*path, "type"), exc.message, exc.hint)
+        return
     if schema.get("additionalProperties") is False:
         _unknown_keys(platform.get("options"), list(schema.get("properties", {})), (*path, "options"), out)
 

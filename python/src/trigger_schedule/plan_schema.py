@@ -19,18 +19,26 @@ def base_schema() -> dict[str, Any]:
     return loaded
 
 
-@lru_cache(maxsize=1)
 def full_schema() -> dict[str, Any]:
-    """Base schema with `if type == X then options: <X's schema>` for every platform plug-in."""
+    """Base schema with each installed platform's `options:` schema (what `trigger-schedule schema` prints)."""
+    return schema_for(tuple(platforms.available()), strict_types=True)
+
+
+@lru_cache(maxsize=8)
+def schema_for(types: tuple[str, ...], strict_types: bool = False) -> dict[str, Any]:
+    """Base schema with `if type == X then options: <X's schema>` for the given platform types.
+
+    Validating a plan needs only the types it uses, so other plug-ins are never imported.
+    """
     schema = copy.deepcopy(base_schema())
     platform_def = schema["$defs"]["platform"]
     branches = []
     names = []
-    for name in platforms.available():
+    for name in types:
         try:
             plugin = platforms.load(name)
         except ConfigError:
-            continue  # a broken third-party plug-in must not break plans that do not use it
+            continue  # reported by the plan's own check, with the available types
         names.append(name)
         branches.append(
             {
@@ -38,7 +46,8 @@ def full_schema() -> dict[str, Any]:
                 "then": {"properties": {"options": plugin.options_schema}},
             }
         )
-    platform_def["properties"]["type"]["enum"] = names
+    if strict_types:
+        platform_def["properties"]["type"]["enum"] = names
     platform_def["allOf"] = branches
     return schema
 

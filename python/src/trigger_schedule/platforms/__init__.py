@@ -26,6 +26,10 @@ def available() -> list[str]:
 
 
 def load(type_name: str) -> type[Platform]:
+    if type_name == "generic":  # built in: no need to scan installed packages' entry points
+        from trigger_schedule.platforms.generic import GenericPlatform
+
+        return GenericPlatform
     entry = _registry().get(type_name)
     if entry is None:
         raise ConfigError(
