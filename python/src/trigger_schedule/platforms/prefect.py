@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -38,6 +38,9 @@ from trigger_schedule.platforms.base import (
 from trigger_schedule.secrets import MASK, REDACTOR
 
 # Prefect's StateType (src/prefect/client/schemas/objects.py); anything unknown counts as running.
+# Started and not yet finished: what a concurrency policy waits for, cancels or skips over.
+_ACTIVE_STATE_TYPES = ["PENDING", "RUNNING", "PAUSED", "CANCELLING"]
+
 STATES: dict[str, RunState] = {
     **dict.fromkeys(("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"), RunState.RUNNING),
     "COMPLETED": RunState.SUCCEEDED,
@@ -68,6 +71,8 @@ class LogCursor:
 
 class PrefectPlatform(Platform):
     type_name = "prefect"
+    can_list_active = True
+    can_defer = True  # a flow run created in a SCHEDULED state with its scheduled_time
     options_schema = {
         "type": "object",
         "additionalProperties": False,
@@ -145,6 +150,11 @@ class PrefectPlatform(Platform):
             "idempotency_key": request.idempotency_key,
             "tags": tags,
         }
+        if request.start_at is not None:
+            body["state"] = {
+                "type": "SCHEDULED",
+                "state_details": {"scheduled_time": request.start_at.astimezone(timezone.utc).isoformat()},
+            }
         if self.options.get("work-queue-name"):
             body["work_queue_name"] = self.options["work-queue-name"]
         if self.options.get("job-variables"):
@@ -216,6 +226,17 @@ class PrefectPlatform(Platform):
             raise PlatformError(f"{what}: Prefect's answer has no deployment id")
         self._deployments[job] = deployment_id
         return deployment_id
+
+    def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
+        deployment_id = self._deployment_id(job, deadline)
+        body = {
+            "flow_runs": {"state": {"type": {"any_": _ACTIVE_STATE_TYPES}}},
+            "deployments": {"id": {"any_": [deployment_id]}},
+            "limit": 200,
+        }
+        response = self._call("POST", "/flow_runs/filter", f"list active runs of {job}", json=body, deadline=deadline)
+        runs = _json(response, f"list active runs of {job}")
+        return [RunRef(str(run["id"]), self.run_url(str(run["id"]))) for run in runs if isinstance(run, dict)]
 
     def run_url(self, run_id: str) -> str:
         return f"{self.ui}/runs/flow-run/{run_id}"
