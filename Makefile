@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-generic test lint bench clean
 
 $(BIN)/trigger-schedule: python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,9 @@ $(BIN)/trigger-schedule: python/pyproject.toml
 	@touch $@
 
 demo: $(BIN)/trigger-schedule
+	bash scripts/demo_airflow.sh
+
+demo-generic: $(BIN)/trigger-schedule
 	bash scripts/demo.sh
 
 test: $(BIN)/trigger-schedule
