@@ -89,6 +89,8 @@ class HttpClient:
         idempotent: bool = True,
         deadline: float | None = None,
         raise_for_status: bool = True,
+        stream: bool = False,
+        read_timeout: float | None = None,
     ) -> requests.Response:
         """Send with retries; `deadline` is a `clock.monotonic()` value no retry may pass.
 
@@ -113,9 +115,10 @@ class HttpClient:
                     data=body if body is not None else data,
                     params=params,
                     headers=send_headers,
-                    timeout=self._timeout(deadline),
+                    timeout=self._timeout(deadline, read_timeout),
                     allow_redirects=False,
                     verify=self._verify,
+                    stream=stream,
                 )
             except requests.exceptions.SSLError as exc:
                 cause = _tls_cause(exc)
@@ -129,7 +132,7 @@ class HttpClient:
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 error = exc
             if response is not None:
-                self._log_response(response)
+                self._log_response(response, stream)
                 if response.status_code not in RETRY_STATUSES:
                     if raise_for_status:
                         raise_for_response(response, what)
@@ -167,8 +170,8 @@ class HttpClient:
             hint="check the platform url, that the scheduler is up, and HTTPS_PROXY/NO_PROXY",
         )
 
-    def _timeout(self, deadline: float | None) -> tuple[float, float]:
-        connect, read = self.options.connect_timeout, self.options.read_timeout
+    def _timeout(self, deadline: float | None, read_timeout: float | None = None) -> tuple[float, float]:
+        connect, read = self.options.connect_timeout, read_timeout or self.options.read_timeout
         if deadline is not None:
             left = max(1.0, deadline - self.clock.monotonic())
             connect, read = min(connect, left), min(read, left)
@@ -189,10 +192,12 @@ class HttpClient:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ("" if body is None else str(body))
         self._debug(f"-> {method} {url}{query} headers={shown} body={REDACTOR.redact(text)[:2000]}")
 
-    def _log_response(self, response: requests.Response) -> None:
+    def _log_response(self, response: requests.Response, stream: bool = False) -> None:
         if self._debug:
             elapsed = response.elapsed.total_seconds() if response.elapsed else 0.0
-            self._debug(f"<- HTTP {response.status_code} in {elapsed * 1000:.0f} ms: {_excerpt(response)}")
+            # A streamed body belongs to its reader: log only that it started.
+            body = "(streaming)" if stream and response.status_code < 400 else _excerpt(response)
+            self._debug(f"<- HTTP {response.status_code} in {elapsed * 1000:.0f} ms: {body}")
 
 
 def raise_for_response(response: requests.Response, what: str) -> None:

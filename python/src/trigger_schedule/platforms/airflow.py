@@ -324,24 +324,18 @@ class AirflowPlatform(Platform):
                 return
 
     def _stream(self, run: RunRef, deadline: float) -> Iterator[RunStatus]:
-        # HttpClient.request reads whole bodies, so the stream goes through its session directly
-        # (same TLS, proxy and headers); statuses are still mapped to the project's errors.
         interval = float(self.opts["wait-interval"])
-        url = self.api.url(self._run_path(run) + "/wait")
-        read_timeout = max(self.http.options.read_timeout, interval * 4 + 5)
-        try:
-            response = self.http.session.get(
-                url,
-                params={"interval": interval},
-                headers={"Accept": "application/x-ndjson", **self.api.auth_headers(deadline)},
-                stream=True,
-                verify=self.http.session.verify,  # as HttpClient does: env vars must not override the plan's TLS
-                timeout=(self.http.options.connect_timeout, read_timeout),
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            raise UnreachableError(f"wait for run {run.run_id}: {type(exc).__name__}") from None
-        self.http.calls += 1
+        response = self.http.request(
+            "GET",
+            self.api.url(self._run_path(run) + "/wait"),
+            what=f"wait for run {run.run_id}",
+            params={"interval": interval},
+            headers={"Accept": "application/x-ndjson", **self.api.auth_headers(deadline)},
+            deadline=deadline,
+            raise_for_status=False,
+            stream=True,
+            read_timeout=max(self.http.options.read_timeout, interval * 4 + 5),
+        )
         with response:
             if response.status_code in (404, 405, 501):
                 self._server_wait = False  # an Airflow 3 without the endpoint: poll from now on
