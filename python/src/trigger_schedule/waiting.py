@@ -16,17 +16,26 @@ from trigger_schedule.platforms.base import Platform, RunRef, RunStatus
 MAX_POLLS = 100_000
 
 
+# A streamed status can arrive every half second; logs need not be fetched that often.
+LOG_MIN_INTERVAL_S = 2.0
+
+
 class LogStreamer:
     """Fetches new log text and prints it as a collapsible group per chunk."""
 
-    def __init__(self, platform: Platform, run: RunRef, console: Console, title: str) -> None:
-        self.platform, self.run, self.console, self.title = platform, run, console, title
+    def __init__(self, platform: Platform, run: RunRef, console: Console, title: str, clock: Clock) -> None:
+        self.platform, self.run, self.console, self.title, self.clock = platform, run, console, title, clock
         self.cursor: Any = None
         self.enabled = True
+        self.fetched_at: float | None = None
 
-    def pump(self) -> None:
+    def pump(self, final: bool = False) -> None:
         if not self.enabled:
             return
+        now = self.clock.monotonic()
+        if not final and self.fetched_at is not None and now - self.fetched_at < LOG_MIN_INTERVAL_S:
+            return
+        self.fetched_at = now
         try:
             chunk = self.platform.logs(self.run, self.cursor)
         except PlatformError as exc:
@@ -54,7 +63,7 @@ def wait_for_run(
     on_status: Callable[[RunStatus], None] | None = None,
 ) -> RunStatus:
     """The run's terminal status; WaitTimeout past the deadline, Interrupted on a signal."""
-    streamer = LogStreamer(platform, run, console, f"{name} logs (run {run.run_id})") if logs else None
+    streamer = LogStreamer(platform, run, console, f"{name} logs (run {run.run_id})", clock) if logs else None
     rng = random.Random()
     transient_errors = 0
     last: RunStatus | None = None
@@ -64,7 +73,7 @@ def wait_for_run(
             on_status(status)
         console.progress(name, status.raw, clock.monotonic() - started, clock.monotonic())
         if streamer:
-            streamer.pump()
+            streamer.pump(final=status.state.terminal)
 
     try:
         stream = platform.watch(run, deadline)
