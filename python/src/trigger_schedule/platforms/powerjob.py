@@ -1,0 +1,376 @@
+"""PowerJob through its OpenAPI (`/openApi/*`, the API behind powerjob-client's PowerJobClient).
+
+Follows PowerJob/PowerJob v5.1.1 (OpenAPIController, OpenApiInterceptor, OpenAPIConstant, InstanceStatus),
+and 4.3.x for the login: 5.x logs in with `POST /openApi/authApp` (JSON, MD5 of the app password) and sends
+`X-POWERJOB-APP-ID` + `X-POWERJOB-ACCESS-TOKEN` on every call; 4.x has only `POST /openApi/assert` (form
+appName, password) and no per-call auth. Every answer is HTTP 200 `{success, data, message}`: failures are
+`success: false`, so each answer is checked here, not by its HTTP status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from trigger_schedule.durations import parse_duration
+from trigger_schedule.errors import AuthError, ConfigError, PlatformError, RejectedError
+from trigger_schedule.http import raise_for_response
+from trigger_schedule.platforms.base import (
+    LogChunk,
+    Platform,
+    PreparedRequest,
+    RunRef,
+    RunState,
+    RunStatus,
+    TriggerOutcome,
+    TriggerRequest,
+)
+from trigger_schedule.secrets import MASK, REDACTOR
+
+# powerjob-common enums/InstanceStatus.java (v5.1.1).
+STATES: dict[int, tuple[str, RunState]] = {
+    1: ("WAITING_DISPATCH", RunState.RUNNING),
+    2: ("WAITING_WORKER_RECEIVE", RunState.RUNNING),
+    3: ("RUNNING", RunState.RUNNING),
+    4: ("FAILED", RunState.FAILED),
+    5: ("SUCCEED", RunState.SUCCEEDED),
+    9: ("CANCELED", RunState.CANCELLED),
+    10: ("STOPPED", RunState.CANCELLED),
+}
+ACTIVE_STATES = [1, 2, 3]
+APP_HEADER = "X-POWERJOB-APP-ID"
+TOKEN_HEADER = "X-POWERJOB-ACCESS-TOKEN"
+AUTH_PASSED_HEADER = "X-POWERJOB-AUTH-PASSED"
+# ErrorCodes.java: INCORRECT_PASSWORD, INVALID_TOKEN, TOKEN_EXPIRED, OPEN_API_AUTH_FAILED, USER_AUTH_FAILED.
+_AUTH_CODES = {"-400", "-401", "-403", "-1002", "-102"}
+_AUTH_WORDS = ("INCORRECT_PASSWORD", "INVALID_TOKEN", "TOKEN_EXPIRED", "OPEN_API_AUTH_FAILED", "token_is_empty")
+_PAGE_SIZE = 100
+_MAX_PAGES = 20
+
+
+@dataclass
+class _Session:
+    app_id: int
+    token: str | None  # None on 4.x, which has no per-call auth
+
+
+class PowerJobPlatform(Platform):
+    type_name = "powerjob"
+    can_list_active = True
+    can_defer = True
+    options_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "app": {
+                "type": "string",
+                "description": "The PowerJob app name (appName). Default: the basic-auth username.",
+            },
+            "login": {
+                "enum": ["auto", "auth-app", "assert"],
+                "default": "auto",
+                "description": "auth-app: 5.x /openApi/authApp and token headers; assert: 4.x /openApi/assert; "
+                "auto: auth-app, falling back to assert when the server has no /openApi/authApp.",
+            },
+            "metadata-key": {
+                "type": ["string", "null"],
+                "default": "_triggerSchedule",
+                "description": "Key added to the instanceParams JSON with the idempotency key and CI provenance "
+                "(PowerJob instances have no tags); null sends the parameters alone and turns adoption off.",
+            },
+            "adopt": {
+                "type": "boolean",
+                "default": True,
+                "description": "Look up an instance this CI context already started (/openApi/queryInstance, "
+                "PowerJob 5.1.1+); set false on older servers.",
+            },
+            "lookup-window": {
+                "type": "string",
+                "default": "24h",
+                "description": "How far back (by instance creation time) a re-run looks for its earlier instance.",
+            },
+        },
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        opts = dict(self.config.options)
+        self.base = self.config.url.rstrip("/") + "/openApi"
+        self.app_name = opts.get("app") or self.config.username or ""
+        # The app password: basic auth's password, else the token variable (bearer/header).
+        self.app_password = self.config.password if self.config.auth_type == "basic" else self.config.token
+        self.login_mode: str = opts.get("login", "auto")
+        self.metadata_key: str | None = opts.get("metadata-key", "_triggerSchedule")
+        self.adopt: bool = bool(opts.get("adopt", True)) and self.metadata_key is not None
+        self.lookup_window = parse_duration(opts.get("lookup-window", "24h"), "options.lookup-window")
+        self._session: _Session | None = None
+        self._job_ids: dict[str, int] = {}
+        if not self.app_name:
+            raise ConfigError(
+                f"platform {self.config.name}: no PowerJob app name",
+                hint="set options.app to the app's name (or use auth type basic with the app name as username)",
+            )
+
+    # -- login --------------------------------------------------------------------------------
+
+    def _login(self, deadline: float | None) -> _Session:
+        if self._session is None:
+            if self.login_mode == "assert":
+                self._session = self._assert_login(deadline)
+            else:
+                self._session = self._auth_app_login(deadline)
+        return self._session
+
+    def _auth_app_login(self, deadline: float | None) -> _Session:
+        password = self.app_password or ""
+        # AppAuthClusterRequestService sends the MD5 of the password; the server accepts it as the password.
+        digest = hashlib.md5(password.encode()).hexdigest() if password else None
+        REDACTOR.add(digest)
+        body = {"appName": self.app_name, "encryptedPassword": digest, "encryptType": "md5"}
+        # stream=True keeps the answer, which holds the access token, out of the --debug log.
+        response = self.http.request(
+            "POST", f"{self.base}/authApp", json=body, what="log in to PowerJob", deadline=deadline,
+            raise_for_status=False, stream=True,
+        )  # fmt: skip
+        if response.status_code == 404 and self.login_mode == "auto":
+            response.close()
+            return self._assert_login(deadline)  # PowerJob 4.x
+        data = self._data(response, "log in to PowerJob (/openApi/authApp)", login=True)
+        if not isinstance(data, Mapping) or "appId" not in data or not data.get("token"):
+            raise PlatformError("log in to PowerJob: /openApi/authApp answered without appId and token")
+        token = str(data["token"])
+        REDACTOR.add(token)
+        return _Session(app_id=int(data["appId"]), token=token)
+
+    def _assert_login(self, deadline: float | None) -> _Session:
+        form = {"appName": self.app_name}
+        if self.app_password:
+            form["password"] = self.app_password
+        response = self.http.request(
+            "POST", f"{self.base}/assert", data=form, what="log in to PowerJob", deadline=deadline,
+            raise_for_status=False,
+        )  # fmt: skip
+        data = self._data(response, "log in to PowerJob (/openApi/assert)", login=True)
+        return _Session(app_id=int(data), token=None)
+
+    def _headers(self, session: _Session) -> dict[str, str]:
+        if session.token is None:
+            return {}
+        return {APP_HEADER: str(session.app_id), TOKEN_HEADER: session.token}
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def _call(
+        self, path: str, what: str, *, form: dict[str, Any] | None = None, body: Any = None,
+        deadline: float | None = None, idempotent: bool = True,
+    ) -> Any:  # fmt: skip
+        """One OpenAPI call with the app's auth; a rejected token is refreshed once, as PowerJobClient does.
+
+        A refused token means the call was not processed, so resending it is safe even for runJob.
+        """
+        for attempt in range(2):
+            session = self._login(deadline)
+            form_data = {"appId": session.app_id, **(form or {})} if body is None else None
+            response = self.http.request(
+                "POST", f"{self.base}{path}", data=form_data, json=body, headers=self._headers(session),
+                what=what, deadline=deadline, raise_for_status=False, idempotent=idempotent,
+            )  # fmt: skip
+            passed = response.headers.get(AUTH_PASSED_HEADER, "").lower()
+            if passed == "false" and session.token is not None and attempt == 0:
+                self._session = None  # an expired token: log in again and resend
+                continue
+            return self._data(response, what)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _data(self, response: requests.Response, what: str, login: bool = False) -> Any:
+        if response.status_code >= 400:
+            raise_for_response(response, what)
+        try:
+            document = response.json()
+        except ValueError:
+            raise PlatformError(
+                f"{what}: the answer (HTTP {response.status_code}) is not JSON",
+                hint="the platform url must be the powerjob-server address (e.g. http://host:7700), not the console",
+            ) from None
+        if not isinstance(document, Mapping) or "success" not in document:
+            raise PlatformError(f"{what}: the answer has no 'success' field: {str(document)[:200]}")
+        if document["success"]:
+            return document.get("data")
+        raise _failure(what, str(document.get("message") or ""), str(document.get("code") or ""), login)
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def _job_id(self, job: str, deadline: float | None) -> int:
+        if job.isdigit():
+            return int(job)
+        if job not in self._job_ids:
+            jobs = self._call("/fetchAllJob", f"look up job {job}", deadline=deadline) or []
+            matches = sorted(int(j["id"]) for j in jobs if isinstance(j, Mapping) and j.get("jobName") == job)
+            if not matches:
+                raise RejectedError(
+                    f"PowerJob app {self.app_name} has no job named {job!r}",
+                    hint="use the job's numeric id or its exact name (PowerJob console: Job Manager)",
+                )
+            if len(matches) > 1:
+                raise RejectedError(
+                    f"PowerJob app {self.app_name} has {len(matches)} jobs named {job!r} (ids {matches})",
+                    hint="name the job by its numeric id",
+                )
+            self._job_ids[job] = matches[0]
+        return self._job_ids[job]
+
+    def _instance_params(self, request: TriggerRequest) -> str:
+        params: dict[str, Any] = dict(request.params)
+        if self.metadata_key:
+            provenance = {k.removeprefix("ci."): v for k, v in request.provenance.items()}
+            params[self.metadata_key] = {"idempotencyKey": request.idempotency_key, **provenance}
+        return json.dumps(params, ensure_ascii=False, separators=(",", ":"))
+
+    def _delay_ms(self, request: TriggerRequest) -> int:
+        if request.start_at is None:
+            return 0
+        return max(0, int((request.start_at - self.clock.now()).total_seconds() * 1000))
+
+    # -- the interface ----------------------------------------------------------------------------
+
+    def prepare_trigger(self, request: TriggerRequest) -> PreparedRequest:
+        form = {
+            "appId": f"(the id of app {self.app_name}, from the login)",
+            "jobId": request.job if request.job.isdigit() else f"(the id of job {request.job})",
+            "instanceParams": self._instance_params(request),
+            "delay": str(self._delay_ms(request)),
+        }
+        headers = {"Content-Type": "application/x-www-form-urlencoded", APP_HEADER: form["appId"], TOKEN_HEADER: MASK}
+        return PreparedRequest("POST", f"{self.base}/runJob", headers, form)
+
+    def trigger(self, request: TriggerRequest, deadline: float | None) -> TriggerOutcome:
+        job_id = self._job_id(request.job, deadline)
+        form = {"jobId": job_id, "instanceParams": self._instance_params(request), "delay": self._delay_ms(request)}
+        # runJob has no de-duplication: a lost answer must not be resent, or the job would run twice.
+        instance_id = self._call("/runJob", f"run job {request.job}", form=form, deadline=deadline, idempotent=False)
+        if instance_id is None:
+            raise PlatformError(f"run job {request.job}: /openApi/runJob answered success without an instance id")
+        return TriggerOutcome(run=RunRef(run_id=str(instance_id), extra={"jobId": job_id}))
+
+    def status(self, run: RunRef, deadline: float | None) -> RunStatus:
+        value = self._call(
+            "/fetchInstanceStatus", f"status of instance {run.run_id}", form={"instanceId": run.run_id},
+            deadline=deadline,
+        )  # fmt: skip
+        if not isinstance(value, int):
+            raise PlatformError(f"status of instance {run.run_id}: expected a state number, got {value!r}")
+        word, state = STATES.get(value, (str(value), RunState.RUNNING))
+        return RunStatus(state=state, raw=word, url=run.url)
+
+    def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
+        if not self.adopt:
+            return None
+        job_id = self._job_id(request.job, deadline)
+        since = int((self.clock.now().timestamp() - self.lookup_window) * 1000)
+        found = [
+            item
+            for item in self._query_instances({"jobIdEq": job_id, "gmtCreateGt": since}, deadline)
+            if self._marker(item) == request.idempotency_key
+        ]
+        if not found:
+            return None
+        newest = max(found, key=lambda item: int(item["instanceId"]))
+        return RunRef(run_id=str(newest["instanceId"]), extra={"jobId": job_id})
+
+    def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
+        job_id = self._job_id(job, deadline)
+        items = self._query_instances({"jobIdEq": job_id, "statusIn": ACTIVE_STATES}, deadline)
+        return [RunRef(run_id=str(item["instanceId"]), extra={"jobId": job_id}) for item in items]
+
+    def cancel(self, run: RunRef) -> None:
+        status = self.status(run, None)
+        if status.state.terminal:
+            return
+        form = {"instanceId": run.run_id}
+        if status.raw == "WAITING_DISPATCH":
+            # A delayed instance still in the server's time wheel is cancelled; once dispatched, stopped.
+            try:
+                self._call("/cancelInstance", f"cancel instance {run.run_id}", form=form)
+                return
+            except RejectedError:
+                pass
+        try:
+            self._call("/stopInstance", f"stop instance {run.run_id}", form=form)
+        except RejectedError as exc:
+            if "finished instance" not in exc.message:  # it ended meanwhile: nothing to stop
+                raise
+
+    def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
+        """The OpenAPI has no worker logs; this reports dispatch and the instance's result as they appear."""
+        shown: tuple[str, ...] = tuple(cursor or ())
+        info = self._call("/fetchInstanceInfo", f"details of instance {run.run_id}", form={"instanceId": run.run_id})
+        if not isinstance(info, Mapping):
+            return LogChunk("", shown)
+        lines: list[str] = []
+        if "dispatched" not in shown and info.get("actualTriggerTime"):
+            worker = info.get("taskTrackerAddress") or "a worker"
+            lines.append(f"instance {run.run_id} dispatched to {worker} at {_iso(info['actualTriggerTime'])}")
+            shown += ("dispatched",)
+        word, state = STATES.get(int(info.get("status") or 0), ("?", RunState.RUNNING))
+        if state.terminal and "finished" not in shown:
+            when = _iso(info["finishedTime"]) if info.get("finishedTime") else "?"
+            lines.append(f"instance {run.run_id} {word} at {when}; result: {info.get('result') or '(none)'}")
+            shown += ("finished",)
+        return LogChunk("".join(f"{line}\n" for line in lines), shown, complete="finished" in shown)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _query_instances(self, query: dict[str, Any], deadline: float | None) -> list[Mapping[str, Any]]:
+        """All pages of /openApi/queryInstance (InstancePageQuery, 5.1.1+), bounded."""
+        session = self._login(deadline)
+        items: list[Mapping[str, Any]] = []
+        for index in range(_MAX_PAGES):
+            body = {**query, "appIdEq": session.app_id, "index": index, "pageSize": _PAGE_SIZE, "sortBy": "id"}
+            try:
+                page = self._call("/queryInstance", "look up instances", body=body, deadline=deadline)
+            except RejectedError as exc:
+                if "PowerQuery" in exc.message:  # before 5.1.1 the endpoint cannot read any query
+                    raise RejectedError(
+                        f"{exc.message}", hint="this PowerJob server predates 5.1.1: set options.adopt: false"
+                    ) from None
+                raise
+            if not isinstance(page, Mapping):
+                break
+            items += [i for i in page.get("data") or [] if isinstance(i, Mapping) and "instanceId" in i]
+            if index + 1 >= int(page.get("totalPages") or 0):
+                break
+        return items
+
+    def _marker(self, item: Mapping[str, Any]) -> str | None:
+        try:
+            params = json.loads(item.get("instanceParams") or "")
+        except ValueError:
+            return None
+        meta = params.get(self.metadata_key) if isinstance(params, dict) and self.metadata_key else None
+        return str(meta.get("idempotencyKey")) if isinstance(meta, dict) else None
+
+
+def _failure(what: str, message: str, code: str, login: bool) -> PlatformError:
+    """A `success: false` answer as the project's error: credentials → 3, what the server refused → 4."""
+    shown = REDACTOR.redact(message.splitlines()[0] if message else "(no message)")[:300]
+    if code in _AUTH_CODES or any(word in message for word in _AUTH_WORDS):
+        return AuthError(
+            f"{what}: PowerJob rejected the credentials: {shown}",
+            hint="check the app name (options.app) and the app password in the token or password variable",
+        )
+    if "INVALID_APP" in message:
+        return RejectedError(f"{what}: PowerJob has no such app: {shown}", hint="check options.app")
+    if code == "-500":
+        return PlatformError(f"{what}: PowerJob failed: {shown}", hint="see the powerjob-server log")
+    hint = "check the job id or name, and that the job belongs to this app" if not login else None
+    return RejectedError(f"{what}: PowerJob refused: {shown}", hint=hint)
+
+
+def _iso(millis: Any) -> str:
+    return datetime.fromtimestamp(int(millis) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
