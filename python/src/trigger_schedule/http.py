@@ -91,11 +91,13 @@ class HttpClient:
         raise_for_status: bool = True,
         stream: bool = False,
         read_timeout: float | None = None,
+        secret_response: bool = False,
     ) -> requests.Response:
         """Send with retries; `deadline` is a `clock.monotonic()` value no retry may pass.
 
         A non-idempotent request (a trigger without an idempotency key) is retried only on 429,
-        which promises it was not processed.
+        which promises it was not processed. `secret_response` keeps a successful answer (a login that
+        returns a token) out of the --debug log, since the token is not known to the redactor yet.
         """
         body: bytes | None = None
         send_headers = dict(headers or {})
@@ -132,7 +134,7 @@ class HttpClient:
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 error = exc
             if response is not None:
-                self._log_response(response, stream)
+                self._log_response(response, stream, secret_response)
                 if response.status_code not in RETRY_STATUSES:
                     if raise_for_status:
                         raise_for_response(response, what)
@@ -192,11 +194,16 @@ class HttpClient:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ("" if body is None else str(body))
         self._debug(f"-> {method} {url}{query} headers={shown} body={REDACTOR.redact(text)[:2000]}")
 
-    def _log_response(self, response: requests.Response, stream: bool = False) -> None:
+    def _log_response(self, response: requests.Response, stream: bool = False, secret: bool = False) -> None:
         if self._debug:
             elapsed = response.elapsed.total_seconds() if response.elapsed else 0.0
             # A streamed body belongs to its reader: log only that it started.
-            body = "(streaming)" if stream and response.status_code < 400 else _excerpt(response)
+            if secret and response.status_code < 400:
+                body = "(not logged: it carries credentials)"
+            elif stream and response.status_code < 400:
+                body = "(streaming)"
+            else:
+                body = _excerpt(response)
             self._debug(f"<- HTTP {response.status_code} in {elapsed * 1000:.0f} ms: {body}")
 
 

@@ -222,3 +222,18 @@ def test_example_plan_runs_in_needs_order(airflow: AirflowServer, tmp_path: Path
     later = [airflow.get_run(t["job"], t["run_id"]) for n, t in triggers.items() if n != "data-sync"]
     assert all(run["start_date"] >= sync_run["end_date"] for run in later)  # needs: after data-sync ended
     assert "sync complete:" in done.stdout and "all 4 checks passed" in done.stdout
+
+
+def test_debug_log_shows_no_credentials_or_api_token(airflow: AirflowServer) -> None:
+    done = run_cli(
+        *cli_args(airflow, "ts_success", "--params", '{"marker": "dbg"}', "--timeout", "120s", "--debug"),
+        env=CREDENTIALS,
+        timeout=CLI_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "debug: -> " in done.stderr
+    output = done.stdout + done.stderr
+    assert CREDENTIALS["AIRFLOW_PASSWORD"] not in output
+    if airflow.major == 3:
+        assert "/auth/token" in output and "(not logged: it carries credentials)" in output
+        assert "access_token" not in output and "eyJ" not in output  # no JWT, whole or in part

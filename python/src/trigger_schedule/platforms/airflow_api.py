@@ -119,6 +119,7 @@ class AirflowApi:
             what=what,
             deadline=deadline,
             raise_for_status=False,
+            secret_response=True,
         )
         if response.status_code in (400, 401, 403, 422):
             raise AuthError(

@@ -133,13 +133,11 @@ class PowerJobPlatform(Platform):
         digest = hashlib.md5(password.encode()).hexdigest() if password else None
         REDACTOR.add(digest)
         body = {"appName": self.app_name, "encryptedPassword": digest, "encryptType": "md5"}
-        # stream=True keeps the answer, which holds the access token, out of the --debug log.
         response = self.http.request(
             "POST", f"{self.base}/authApp", json=body, what="log in to PowerJob", deadline=deadline,
-            raise_for_status=False, stream=True,
+            raise_for_status=False, secret_response=True,
         )  # fmt: skip
         if response.status_code == 404 and self.login_mode == "auto":
-            response.close()
             return self._assert_login(deadline)  # PowerJob 4.x
         data = self._data(response, "log in to PowerJob (/openApi/authApp)", login=True)
         if not isinstance(data, Mapping) or "appId" not in data or not data.get("token"):
