@@ -1,0 +1,417 @@
+"""XXL-JOB admin (2.x to 3.1 with `api-version: 2`, 3.2 to 3.3 with `api-version: 3`).
+
+Follows xuxueli/xxl-job, tags 2.4.2 and 3.2.0: JobInfoController (`/jobinfo/trigger`), JobLogController
+(`/joblog/pageList`, `/joblog/logDetailCat`, `/joblog/logKill`), IndexController + LoginService (2.x
+`/login`, cookie XXL_JOB_LOGIN_IDENTITY), login/LoginController (3.2 `/auth/doLogin`, xxl-sso cookie
+xxl_job_login_token), ReturnT (`{code, msg, content}`). The admin's context path (`/xxl-job-admin` by
+default) is part of the platform url.
+
+The trigger answers no log id, so the run is found afterwards among the job's newest logs by a marker
+carried in `executorParam`; two matches are reported, never guessed between.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+from trigger_schedule.errors import AuthError, ConfigError, Interrupted, PlatformError, RejectedError
+from trigger_schedule.http import raise_for_response
+from trigger_schedule.platforms.base import (
+    LogChunk,
+    Platform,
+    PreparedRequest,
+    RunRef,
+    RunState,
+    RunStatus,
+    TriggerOutcome,
+    TriggerRequest,
+)
+from trigger_schedule.secrets import MASK, REDACTOR
+
+SUCCESS = 200  # ReturnT.SUCCESS_CODE, also XxlJobContext.HANDLE_CODE_SUCCESS
+FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
+# Which login each admin generation has, and the cookie it sets.
+LOGINS: dict[int, tuple[str, str]] = {
+    2: ("login", "XXL_JOB_LOGIN_IDENTITY"),
+    3: ("auth/doLogin", "xxl_job_login_token"),
+}
+HANDLE_STATES: dict[int, tuple[RunState, str]] = {
+    0: (RunState.RUNNING, "running"),
+    SUCCESS: (RunState.SUCCEEDED, "success"),
+    500: (RunState.FAILED, "failed"),
+    502: (RunState.FAILED, "timed out"),
+}
+# joblog_kill_log_byman in the admin's i18n (en, zh_CN, zh_TC): logKill's handleMsg prefix.
+KILLED_BY_HAND = ("Manual operation, kill job", "人为操作\uff0c主动终止", "人為操作\uff0c主動終止")
+MAX_PARAM = 512  # tables_xxl_job.sql: xxl_job_log.executor_param varchar(512)
+LOG_STATUS_RUNNING = 3  # pageList: trigger_code = 200 AND handle_code = 0
+
+DEFAULTS: dict[str, Any] = {
+    "api-version": 2,
+    "job-group": 0,
+    "address-list": "",
+    "marker-key": "_trigger_schedule",
+    "find-max": 50,
+    "find-timeout": 30,
+    "provenance": True,
+}
+
+
+class XxlJobPlatform(Platform):
+    type_name = "xxl-job"
+    can_list_active = True
+    options_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "api-version": {
+                "enum": [2, 3],
+                "description": "Admin generation: 2 for 2.x to 3.1 (POST /login, cookie XXL_JOB_LOGIN_IDENTITY), "
+                "3 for 3.2 to 3.3 (POST /auth/doLogin, cookie xxl_job_login_token). Default 2.",
+            },
+            "job-group": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Executor group id of the job (`jobGroup` of the log list; a non-admin user "
+                "must name a group it has permission for). Default 0.",
+            },
+            "address-list": {
+                "type": "string",
+                "description": "Executor addresses to run on (`addressList`, comma-separated); empty: the "
+                "job's own routing. Default empty.",
+            },
+            "marker-key": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_.-]+$",
+                "description": "Key of the executorParam JSON that carries the idempotency key and CI "
+                "provenance; the run is recognised by it (default _trigger_schedule).",
+            },
+            "find-max": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 1000,
+                "description": "How many of the job's newest logs are searched for the run (default 50).",
+            },
+            "provenance": {
+                "type": "boolean",
+                "description": "Carry the CI provenance (repository, sha, ref, pipeline URL, actor) in the "
+                "marker (default true); dropped by itself when executorParam would exceed 512 characters.",
+            },
+            "find-timeout": {
+                "type": "number",
+                "minimum": 1,
+                "description": "Seconds to wait for the triggered run's log to appear (default 30).",
+            },
+        },
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.opts: dict[str, Any] = {**DEFAULTS, **dict(self.config.options)}
+        self._cookie: str | None = None
+        if self.config.auth_type not in ("basic", "none"):
+            raise ConfigError(
+                f"platform {self.config.name}: XXL-JOB's admin logs in with a username and password",
+                hint="use auth: {type: basic, username-env: ..., password-env: ...}",
+            )
+
+    # -- session ------------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.config.url.rstrip('/')}/{path}"
+
+    def _login(self, deadline: float | None) -> str | None:
+        if self.config.auth_type == "none":
+            return None
+        if self._cookie is not None:
+            return self._cookie
+        if not self.config.username or not self.config.password:
+            raise ConfigError(
+                f"platform {self.config.name}: no username or password for the XXL-JOB login",
+                hint="set the env vars named by auth.username-env and auth.password-env",
+            )
+        path, cookie_name = LOGINS[int(self.opts["api-version"])]
+        what = f"log in to XXL-JOB as {self.config.username}"
+        response = self.http.request(
+            "POST",
+            self._url(path),
+            data={"userName": self.config.username, "password": self.config.password},
+            headers=FORM,
+            what=what,
+            deadline=deadline,
+            raise_for_status=False,
+            secret_response=True,
+        )
+        if response.status_code == 404:
+            raise ConfigError(
+                f"{what}: {response.url} does not exist (HTTP 404)",
+                hint="check the url includes the admin's context path (e.g. /xxl-job-admin) and api-version",
+            )
+        envelope = _envelope(response, what)
+        token = response.cookies.get(cookie_name)
+        if envelope.get("code") != SUCCESS or not token:
+            raise AuthError(
+                f"{what}: the login was refused: {envelope.get('msg') or 'no cookie ' + cookie_name}",
+                hint="check the username and password, and api-version (2: /login, 3: /auth/doLogin)",
+                status_code=response.status_code,
+            )
+        REDACTOR.add(token)
+        self._cookie = f"{cookie_name}={token}"
+        return self._cookie
+
+    def _post(self, path: str, form: Mapping[str, Any], what: str, deadline: float | None = None) -> Any:
+        """POST a form with the login cookie; an expired session logs in again once."""
+        try:
+            return self._post_once(path, form, what, deadline)
+        except _NotLoggedIn as exc:
+            if self._cookie is None:
+                raise exc.error from None
+            # The admin forgot the session (restart, timeout): the request was not processed.
+            self._cookie = None
+            try:
+                return self._post_once(path, form, what, deadline)
+            except _NotLoggedIn as again:
+                raise again.error from None
+
+    def _post_once(self, path: str, form: Mapping[str, Any], what: str, deadline: float | None) -> Any:
+        headers = dict(FORM)
+        cookie = self._login(deadline)
+        if cookie:
+            headers["Cookie"] = cookie
+        response = self.http.request(
+            "POST", self._url(path), data=dict(form), headers=headers, what=what, deadline=deadline,
+            idempotent=path != "jobinfo/trigger", raise_for_status=False,
+        )  # fmt: skip
+        if response.is_redirect or response.status_code in (401, 403):
+            # 2.x PermissionInterceptor: 302 to /toLogin.
+            raise _NotLoggedIn(
+                AuthError(
+                    f"{what}: XXL-JOB sent the request to its login page (HTTP {response.status_code})",
+                    hint="the login cookie was not accepted: check api-version matches the admin",
+                    status_code=response.status_code,
+                )
+            )
+        if response.status_code == 400:
+            raise RejectedError(f"{what}: XXL-JOB rejected the request (HTTP 400): {response.text[:300]}")
+        raise_for_response(response, what)
+        document = _json(response, what)
+        if isinstance(document, dict) and document.get("code") != SUCCESS and _not_login(document.get("msg")):
+            # 3.2 xxl-sso: XxlSsoException("not login.") rendered as {code: 500, msg} with HTTP 200.
+            raise _NotLoggedIn(
+                AuthError(f"{what}: XXL-JOB says {document.get('msg')}", hint="check api-version matches the admin")
+            )
+        return document
+
+    # -- the request ---------------------------------------------------------------------------
+
+    def _job_id(self, job: str) -> int:
+        try:
+            return int(job)
+        except ValueError:
+            raise ConfigError(
+                f"XXL-JOB job {job!r} is not a numeric job id",
+                hint="set job: to the task's ID shown in the admin's task list",
+            ) from None
+
+    def executor_param(self, request: TriggerRequest) -> str:
+        """The params as a JSON object plus the marker; within the log table's varchar(512)."""
+        marker: dict[str, Any] = {"key": request.idempotency_key}
+        if request.provenance and self.opts["provenance"]:
+            marker["ci"] = dict(request.provenance)
+        params = {str(k): v for k, v in request.params.items()}
+        text = _dump({**params, self.opts["marker-key"]: marker})
+        if len(text) > MAX_PARAM and "ci" in marker:
+            # The key alone finds the run; provenance is the part that can go.
+            text = _dump({**params, self.opts["marker-key"]: {"key": request.idempotency_key}})
+        if len(text) > MAX_PARAM:
+            raise ConfigError(
+                f"XXL-JOB job {request.job}: executorParam would be {len(text)} characters; the admin stores "
+                f"at most {MAX_PARAM} (xxl_job_log.executor_param) and would lose the run",
+                hint="pass fewer or shorter params (e.g. a reference the job looks up)",
+            )
+        return text
+
+    def _trigger_form(self, request: TriggerRequest) -> dict[str, Any]:
+        return {
+            "id": self._job_id(request.job),
+            "executorParam": self.executor_param(request),
+            "addressList": self.opts["address-list"],
+        }
+
+    def prepare_trigger(self, request: TriggerRequest) -> PreparedRequest:
+        headers = {**FORM, "Cookie": MASK}
+        return PreparedRequest("POST", self._url("jobinfo/trigger"), headers, self._trigger_form(request))
+
+    # -- the interface ------------------------------------------------------------------------
+
+    def trigger(self, request: TriggerRequest, deadline: float | None) -> TriggerOutcome:
+        what = f"trigger XXL-JOB job {request.job}"
+        form = self._trigger_form(request)
+        # Logs older than now cannot be ours: note the newest id before triggering.
+        floor = max((int(log.get("id", 0)) for log in self._logs(request.job, what, deadline)), default=0)
+        envelope = self._post("jobinfo/trigger", form, what, deadline)
+        if not isinstance(envelope, dict) or envelope.get("code") != SUCCESS:
+            msg = envelope.get("msg") if isinstance(envelope, dict) else envelope
+            raise RejectedError(
+                f"{what}: XXL-JOB refused it: {msg}",
+                hint="check job: is the task's numeric ID and the user may run it",
+            )
+        return TriggerOutcome(run=self._await_log(request, floor, deadline))
+
+    def _await_log(self, request: TriggerRequest, floor: int, deadline: float | None) -> RunRef:
+        what = f"find the log of XXL-JOB job {request.job}"
+        limit = self.clock.monotonic() + float(self.opts["find-timeout"])
+        pause = 0.2
+        while True:
+            found = self._find(request, what, deadline, floor)
+            if found is not None:
+                return found
+            now = self.clock.monotonic()
+            if now >= limit or (deadline is not None and now >= deadline):
+                raise PlatformError(
+                    f"{what}: no log carrying this trigger's marker appeared within "
+                    f"{self.opts['find-timeout']} s (the trigger was sent)",
+                    hint="check the admin's trigger pool is running; raise find-timeout or find-max",
+                )
+            if self.clock.sleep(pause):
+                raise Interrupted(int(getattr(self.clock, "signum", 0)) or 15)
+            pause = min(pause * 1.5, 1.0)
+
+    def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
+        return self._find(request, f"look up earlier runs of XXL-JOB job {request.job}", deadline, 0)
+
+    def _find(self, request: TriggerRequest, what: str, deadline: float | None, floor: int) -> RunRef | None:
+        logs = self._logs(request.job, what, deadline)
+        ours = [log for log in logs if int(log.get("id", 0)) > floor and self._carries(log, request)]
+        if len(ours) > 1:
+            ids = ", ".join(str(log.get("id")) for log in ours)
+            raise PlatformError(
+                f"{what}: logs {ids} all carry this trigger's marker; refusing to guess which is ours",
+                hint="another trigger with the same CI context ran at once: check those runs, or use --force-new",
+            )
+        return self._run_ref(ours[0]) if ours else None
+
+    def _carries(self, log: Mapping[str, Any], request: TriggerRequest) -> bool:
+        param = str(log.get("executorParam") or "")
+        try:
+            document = json.loads(param)
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            marker = document.get(self.opts["marker-key"])
+            return isinstance(marker, dict) and marker.get("key") == request.idempotency_key
+        return False
+
+    def _logs(self, job: str, what: str, deadline: float | None, status: int = 0) -> list[dict[str, Any]]:
+        form = {
+            "jobGroup": self.opts["job-group"],
+            "jobId": self._job_id(job),
+            "logStatus": status,
+            "filterTime": "",  # the server's own time zone is unknown: search by newest instead
+            "start": 0,
+            "length": self.opts["find-max"],
+        }
+        document = self._post("joblog/pageList", form, what, deadline)
+        data = document.get("data") if isinstance(document, dict) else None
+        if not isinstance(data, list):
+            raise PlatformError(f"{what}: the log list has no `data`", hint="check the url is the XXL-JOB admin")
+        return [log for log in data if isinstance(log, dict)]
+
+    def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
+        logs = self._logs(job, f"list running logs of XXL-JOB job {job}", deadline, LOG_STATUS_RUNNING)
+        return [self._run_ref(log) for log in logs]
+
+    def status(self, run: RunRef, deadline: float | None) -> RunStatus:
+        what = f"status of XXL-JOB log {run.run_id}"
+        job = str(run.extra.get("job") or _job_of(run.run_id))
+        log = next((x for x in self._logs(job, what, deadline) if str(x.get("id")) == _log_id(run.run_id)), None)
+        if log is None:
+            raise PlatformError(
+                f"{what}: not among the job's newest {self.opts['find-max']} logs",
+                hint="raise find-max, or check the log was not cleared",
+            )
+        return state_of(log, run.url)
+
+    def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
+        from_line = int(cursor) if cursor else 1
+        what = f"log of XXL-JOB log {run.run_id}"
+        envelope = self._post("joblog/logDetailCat", {"logId": _log_id(run.run_id), "fromLineNum": from_line}, what)
+        envelope = envelope if isinstance(envelope, dict) else {}
+        content = envelope.get("content")
+        if envelope.get("code") != SUCCESS or not isinstance(content, dict):
+            return LogChunk("", from_line)  # the executor may not have the file yet: try later
+        to_line = int(content.get("toLineNum") or 0)
+        text = str(content.get("logContent") or "") if to_line >= from_line else ""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        return LogChunk(text, max(from_line, to_line + 1), complete=bool(content.get("end")))
+
+    def cancel(self, run: RunRef) -> None:
+        what = f"kill XXL-JOB log {run.run_id}"
+        envelope = self._post("joblog/logKill", {"id": _log_id(run.run_id)}, what)
+        if not isinstance(envelope, dict) or envelope.get("code") != SUCCESS:
+            if self.status(run, None).state.terminal:
+                return  # it ended before the kill reached it: nothing to stop
+            msg = envelope.get("msg") if isinstance(envelope, dict) else envelope
+            raise PlatformError(f"{what}: XXL-JOB could not kill it: {msg or 'no reason given'}")
+
+    def _run_ref(self, log: Mapping[str, Any]) -> RunRef:
+        job = str(log.get("jobId"))
+        log_id = str(log.get("id"))
+        url = self._url(f"joblog/logDetailPage?id={log_id}")
+        # The job id rides in the run id: the log list is per job, and a resumed wait has no `extra`.
+        return RunRef(run_id=f"{job}:{log_id}", url=url, extra={"job": job})
+
+
+class _NotLoggedIn(Exception):
+    def __init__(self, error: AuthError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _not_login(msg: Any) -> bool:
+    return isinstance(msg, str) and ("not login" in msg or "XxlSsoException" in msg)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def state_of(log: Mapping[str, Any], url: str | None) -> RunStatus:
+    trigger_code = int(log.get("triggerCode") or 0)
+    handle_code = int(log.get("handleCode") or 0)
+    if trigger_code not in (0, SUCCESS):
+        return RunStatus(RunState.FAILED, f"dispatch failed (triggerCode {trigger_code})", url)
+    if trigger_code == 0 and handle_code == 0:
+        return RunStatus(RunState.RUNNING, "triggering", url)
+    if handle_code == 500 and str(log.get("handleMsg") or "").startswith(KILLED_BY_HAND):
+        return RunStatus(RunState.CANCELLED, "killed", url)
+    state, word = HANDLE_STATES.get(handle_code, (RunState.FAILED, f"handleCode {handle_code}"))
+    return RunStatus(state, word, url)
+
+
+def _log_id(run_id: str) -> str:
+    return run_id.rsplit(":", 1)[-1]
+
+
+def _job_of(run_id: str) -> str:
+    return run_id.split(":", 1)[0]
+
+
+def _envelope(response: requests.Response, what: str) -> dict[str, Any]:
+    document = _json(response, what)
+    return document if isinstance(document, dict) else {}
+
+
+def _json(response: requests.Response, what: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise PlatformError(
+            f"{what}: the answer (HTTP {response.status_code}) is not JSON",
+            hint="check the url is the XXL-JOB admin including its context path (e.g. /xxl-job-admin)",
+        ) from None

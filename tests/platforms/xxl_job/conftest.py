@@ -1,0 +1,48 @@
+"""One stand-in XXL-JOB admin (standin.py) for the session; each test starts from a reset state."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers.processes import serving
+
+STANDIN = Path(__file__).with_name("standin.py")
+
+
+class XxlAdmin:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.url = f"{base}/xxl-job-admin"
+
+    def admin(self, method: str, route: str, payload: Any = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(f"{self.base}/_admin/{route}", data=data, method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def job(self, job_id: int, **spec: Any) -> None:
+        self.admin("POST", "jobs", {"id": job_id, **spec})
+
+    def logs(self) -> list[dict[str, Any]]:
+        return self.admin("GET", "logs")  # type: ignore[no-any-return]
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.admin("GET", "requests")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def xxl_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XxlAdmin]:
+    port_file = tmp_path_factory.mktemp("xxl") / "port"
+    with serving(STANDIN, ["--port-file", str(port_file)], [port_file], health_path="/_admin/requests") as ports:
+        yield XxlAdmin(f"http://127.0.0.1:{ports[0]}")
+
+
+@pytest.fixture
+def xxl(xxl_session: XxlAdmin) -> XxlAdmin:
+    xxl_session.admin("POST", "reset", {})
+    return xxl_session

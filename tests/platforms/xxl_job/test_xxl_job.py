@@ -1,0 +1,296 @@
+"""The CLI end to end against the stand-in XXL-JOB admin (standin.py, following xxl-job 2.4.2 and 3.2.0)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_runner import clean_env, run_cli
+from trigger_schedule.clock import SystemClock
+from trigger_schedule.errors import AuthError
+from trigger_schedule.http import HttpClient, HttpOptions
+from trigger_schedule.platforms.base import PlatformConfig, RunState, TriggerRequest
+from trigger_schedule.platforms.xxl_job import XxlJobPlatform, state_of
+
+FAST = ("--poll-interval", "100ms", "--poll-max-interval", "300ms")
+CREDS = {"TRIGGER_SCHEDULE_USERNAME": "admin", "TRIGGER_SCHEDULE_PASSWORD": "123456"}
+
+
+def github_env(**extra: str) -> dict[str, str]:
+    return {
+        **CREDS,
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_REPOSITORY": "acme/shop",
+        "GITHUB_SHA": secrets.token_hex(20),
+        "GITHUB_RUN_ID": "1",
+        "GITHUB_RUN_ATTEMPT": "1",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_REF": "refs/heads/main",
+        **extra,
+    }
+
+
+def trigger(xxl: Any, job: int, *extra: str, options: dict[str, Any] | None = None) -> list[str]:
+    args = ["trigger", "--platform", "xxl-job", "--url", xxl.url, "--job", str(job), "--auth-type", "basic", *FAST]
+    if options:
+        args += ["--platform-options", json.dumps(options)]
+    return [*args, *extra]
+
+
+def result_of(path: Path) -> dict[str, Any]:
+    (entry,) = json.loads(path.read_text())["triggers"]
+    return entry  # type: ignore[no-any-return]
+
+
+def sent(xxl: Any, route: str) -> list[dict[str, Any]]:
+    return [r for r in xxl.requests() if r["path"].endswith(route)]
+
+
+@pytest.mark.parametrize("api_version", [2, 3])
+def test_success_sends_params_and_provenance_and_streams_logs(xxl: Any, tmp_path: Path, api_version: int) -> None:
+    xxl.admin("POST", "config", {"api_version": api_version})
+    xxl.job(7, duration=0.8, lines=["syncing rows", "rows synced: 42"])
+    args = trigger(xxl, 7, "--param", "environment=prod", "--params", '{"batch": 500}', "--result-file", "r.json",
+                   options={"api-version": api_version})  # fmt: skip
+    result = run_cli(*args, env=github_env(), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (log,) = xxl.logs()
+    param = json.loads(log["executorParam"])
+    assert param["environment"] == "prod" and param["batch"] == 500
+    marker = param["_trigger_schedule"]
+    entry = result_of(tmp_path / "r.json")
+    assert marker["key"] == entry["idempotency_key"]
+    ci = marker["ci"]
+    assert ci["ci.repository"] == "acme/shop" and len(ci["ci.sha"]) == 40 and ci["ci.actor"] == "octocat"
+    assert ci["ci.pipeline_url"].startswith("https://github.com/acme/shop/actions/runs/1")
+    assert entry["run_id"] == f"7:{log['id']}" and entry["status"] == "succeeded"
+    assert "rows synced: 42" in result.stdout
+    (triggered,) = sent(xxl, "/jobinfo/trigger")
+    assert triggered["headers"]["Content-Type"].startswith("application/x-www-form-urlencoded")
+    assert triggered["form"]["addressList"] == "" and triggered["form"]["id"] == "7"
+    login = "/login" if api_version == 2 else "/auth/doLogin"
+    assert len(sent(xxl, login)) == 1
+    visible = [x for x in (result.stdout + result.stderr).splitlines() if not x.startswith("::add-mask::")]
+    assert not [x for x in visible if "123456" in x]
+
+
+def test_logs_are_read_incrementally(xxl: Any, tmp_path: Path) -> None:
+    xxl.job(7, duration=1.5, lines=[f"line {n}" for n in range(6)])
+    result = run_cli(*trigger(xxl, 7), env=CREDS, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    cats = sent(xxl, "/joblog/logDetailCat")
+    starts = [int(c["form"]["fromLineNum"]) for c in cats]
+    assert starts[0] == 1 and max(starts) > 1 and starts == sorted(starts)
+    assert all(result.stdout.count(f"line {n}") == 1 for n in range(6))
+
+
+def test_failed_and_timed_out_runs_exit_1(xxl: Any, tmp_path: Path) -> None:
+    xxl.job(8, duration=0.2, outcome="fail")
+    xxl.job(9, duration=0.2, outcome="timeout")
+    failed = run_cli(*trigger(xxl, 8, "--result-file", "f.json"), env=CREDS, cwd=tmp_path)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert result_of(tmp_path / "f.json")["status"] == "failed"
+    timed_out = run_cli(*trigger(xxl, 9), env=CREDS, cwd=tmp_path)
+    assert timed_out.returncode == 1, timed_out.stdout + timed_out.stderr
+
+
+def test_unknown_job_exits_4(xxl: Any, tmp_path: Path) -> None:
+    result = run_cli(*trigger(xxl, 404), env=CREDS, cwd=tmp_path)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "任务ID非法" in result.stderr
+
+
+def test_wrong_password_or_login_path_exits_3(xxl: Any, tmp_path: Path) -> None:
+    xxl.job(7)
+    wrong = run_cli(*trigger(xxl, 7), env={**CREDS, "TRIGGER_SCHEDULE_PASSWORD": "nope"}, cwd=tmp_path)
+    assert wrong.returncode == 3, wrong.stdout + wrong.stderr
+    assert "login was refused" in wrong.stderr
+    xxl.admin("POST", "config", {"api_version": 3})
+    # A 3.2 admin has no /login: the client told api-version 2 must not send the trigger anyway.
+    mismatch = run_cli(*trigger(xxl, 7), env=CREDS, cwd=tmp_path)
+    assert mismatch.returncode in (2, 3), mismatch.stdout + mismatch.stderr
+    assert not sent(xxl, "/jobinfo/trigger")
+
+
+def test_rerun_of_the_same_ci_context_adopts_the_log(xxl: Any, tmp_path: Path) -> None:
+    xxl.job(7, duration=0.3)
+    env = github_env()
+    first = run_cli(*trigger(xxl, 7, "--result-file", "1.json"), env=env, cwd=tmp_path)
+    second = run_cli(*trigger(xxl, 7, "--result-file", "2.json"), env={**env, "GITHUB_RUN_ATTEMPT": "2"}, cwd=tmp_path)
+    assert (first.returncode, second.returncode) == (0, 0), second.stdout + second.stderr
+    one, two = result_of(tmp_path / "1.json"), result_of(tmp_path / "2.json")
+    assert (one["decision"], two["decision"]) == ("triggered", "adopted")
+    assert one["run_id"] == two["run_id"]
+    assert len(xxl.logs()) == 1 and len(sent(xxl, "/jobinfo/trigger")) == 1
+
+
+def test_two_triggers_of_one_job_at_once_each_find_their_own_log(xxl: Any, tmp_path: Path) -> None:
+    xxl.job(7, duration=0.6)
+    plan = {
+        "version": 1,
+        "platforms": {"xxl": {"type": "xxl-job", "url": xxl.url, "auth": {"type": "basic"}}},
+        "defaults": {"poll-interval": "100ms", "poll-max-interval": "300ms"},
+        "triggers": [
+            {"name": "sync-eu", "job": "7", "params": {"region": "eu"}},
+            {"name": "sync-us", "job": "7", "params": {"region": "us"}},
+        ],
+    }
+    (tmp_path / "plan.yml").write_text(json.dumps(plan))
+    result = run_cli("run", "-c", "plan.yml", "--result-file", "r.json", env=github_env(), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    entries = {t["name"]: t for t in json.loads((tmp_path / "r.json").read_text())["triggers"]}
+    logs = {f"7:{log['id']}": json.loads(log["executorParam"])["region"] for log in xxl.logs()}
+    assert logs[entries["sync-eu"]["run_id"]] == "eu" and logs[entries["sync-us"]["run_id"]] == "us"
+
+
+def test_two_logs_with_one_marker_are_reported_not_guessed(xxl: Any, tmp_path: Path) -> None:
+    xxl.job(7, duration=0.2)
+    env = github_env()
+    first = run_cli(*trigger(xxl, 7, "--result-file", "1.json"), env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (log,) = xxl.logs()
+    copy = {k: log[k] for k in ("jobGroup", "jobId", "executorParam", "triggerTime", "triggerCode", "handleCode")}
+    xxl.admin("POST", "logs", copy)
+    second = run_cli(*trigger(xxl, 7, "--result-file", "2.json"), env=env, cwd=tmp_path)
+    assert second.returncode == 5, second.stdout + second.stderr
+    assert "refusing to guess" in second.stdout + second.stderr
+    assert len(sent(xxl, "/jobinfo/trigger")) == 1
+
+
+def test_sigterm_while_waiting_kills_the_run(xxl: Any, tmp_path: Path) -> None:
+    xxl.job(7, duration=60, lines=["working"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trigger_schedule", *trigger(xxl, 7, "--timeout", "2m")],
+        env=clean_env(CREDS),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(lambda: len(sent(xxl, "/joblog/logDetailCat")) >= 1, 20)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, output
+    (log,) = xxl.logs()
+    assert log["killed"] and log["handleCode"] == 500
+    (kill,) = sent(xxl, "/joblog/logKill")
+    assert kill["form"] == {"id": str(log["id"])}
+
+
+def test_timeout_exits_6_and_on_timeout_cancel_kills(xxl: Any, tmp_path: Path) -> None:
+    xxl.job(7, duration=60)
+    result = run_cli(*trigger(xxl, 7, "--timeout", "2s", "--on-timeout", "cancel"), env=CREDS, cwd=tmp_path)
+    assert result.returncode == 6, result.stdout + result.stderr
+    (log,) = xxl.logs()
+    assert log["killed"]
+
+
+def test_concurrency_skip_sees_running_logs(xxl: Any, tmp_path: Path) -> None:
+    xxl.job(7, duration=30)
+    first = run_cli(*trigger(xxl, 7, "--no-wait"), env=github_env(), cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = run_cli(*trigger(xxl, 7, "--concurrency", "skip", "--result-file", "r.json"), env=github_env(),
+                     cwd=tmp_path)  # fmt: skip
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert result_of(tmp_path / "r.json")["decision"] == "skipped"
+    assert len(xxl.logs()) == 1
+
+
+def test_dry_run_sends_nothing(xxl: Any, tmp_path: Path) -> None:
+    xxl.job(7)
+    result = run_cli(*trigger(xxl, 7, "--dry-run"), env=CREDS, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "jobinfo/trigger" in result.stdout
+    assert not xxl.requests()
+
+
+def _wait_for(condition: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {seconds} s")
+
+
+def platform(xxl: Any, api_version: int = 2, password: str = "123456") -> XxlJobPlatform:
+    config = PlatformConfig(
+        name="xxl", type="xxl-job", url=xxl.url, auth_type="basic", username="admin", password=password,
+        options={"api-version": api_version, "find-timeout": 5},
+    )  # fmt: skip
+    return XxlJobPlatform(config, HttpClient(HttpOptions(max_attempts=1), SystemClock()), SystemClock())
+
+
+def request(job: int, key: str = "k-1") -> TriggerRequest:
+    return TriggerRequest(job=str(job), params={"a": 1}, idempotency_key=key)
+
+
+@pytest.mark.parametrize("api_version", [2, 3])
+def test_an_expired_session_logs_in_again_once(xxl: Any, api_version: int) -> None:
+    xxl.admin("POST", "config", {"api_version": api_version})
+    xxl.job(7, duration=5)
+    xxl_job = platform(xxl, api_version)
+    run = xxl_job.trigger(request(7), None).run
+    xxl.admin("POST", "logout", {})
+    assert xxl_job.status(run, None).state is RunState.RUNNING
+    login = "/login" if api_version == 2 else "/auth/doLogin"
+    assert len(sent(xxl, login)) == 2
+
+
+@pytest.mark.parametrize("api_version", [2, 3])
+def test_a_refused_cookie_is_an_auth_error(xxl: Any, api_version: int) -> None:
+    xxl.admin("POST", "config", {"api_version": api_version})
+    xxl_job = platform(xxl, api_version)
+    xxl_job._cookie = "stale=1"  # the login is skipped; the retry finds the same answer
+    xxl_job.config = PlatformConfig(name="xxl", type="xxl-job", url=xxl.url, auth_type="none",
+                                    options={"api-version": api_version})  # fmt: skip
+    with pytest.raises(AuthError):
+        xxl_job.list_active("7", None)
+
+
+def test_killed_reads_as_cancelled_and_killing_a_finished_run_is_no_error(xxl: Any) -> None:
+    xxl.job(7, duration=30)
+    xxl.job(8, duration=0.1)
+    xxl_job = platform(xxl)
+    slow = xxl_job.trigger(request(7), None).run
+    assert [r.run_id for r in xxl_job.list_active("7", None)] == [slow.run_id]
+    xxl_job.cancel(slow)
+    assert xxl_job.status(slow, None).state is RunState.CANCELLED
+    assert xxl_job.list_active("7", None) == []
+    quick = xxl_job.trigger(request(8), None).run
+    _wait_for(lambda: xxl_job.status(quick, None).state.terminal, 10)
+    xxl_job.cancel(quick)
+    assert xxl_job.status(quick, None).state is RunState.SUCCEEDED
+
+
+def test_dispatch_failure_and_states_map_from_codes() -> None:
+    assert state_of({"triggerCode": 500, "handleCode": 0}, None).state is RunState.FAILED
+    assert state_of({"triggerCode": 0, "handleCode": 0}, None).state is RunState.RUNNING
+    assert state_of({"triggerCode": 200, "handleCode": 0}, None).state is RunState.RUNNING
+    assert state_of({"triggerCode": 200, "handleCode": 200}, None).state is RunState.SUCCEEDED
+    assert state_of({"triggerCode": 200, "handleCode": 502}, None).raw == "timed out"
+
+
+def test_executor_param_keeps_within_512_characters(xxl: Any, tmp_path: Path) -> None:
+    xxl.job(7, duration=0.2)
+    medium = json.dumps({"note": "x" * 330})
+    dropped = run_cli(*trigger(xxl, 7, "--params", medium), env=github_env(), cwd=tmp_path)
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
+    (log,) = xxl.logs()
+    assert "ci" not in json.loads(log["executorParam"])["_trigger_schedule"]
+    too_long = run_cli(*trigger(xxl, 7, "--params", json.dumps({"note": "x" * 600})), env=CREDS, cwd=tmp_path)
+    assert too_long.returncode == 2, too_long.stdout + too_long.stderr
+    assert "at most 512" in too_long.stdout + too_long.stderr
+    assert len(sent(xxl, "/jobinfo/trigger")) == 1
