@@ -480,7 +480,7 @@ def _strategies(
             out.add(
                 (*path, "window", "outside"),
                 f"platform type '{plugin.type_name}' cannot start a run at a later time",
-                "use outside: wait or skip, or a platform with a scheduled start (prefect, rundeck)",
+                "use outside: wait or skip, or a platform with a scheduled start (airflow, prefect, rundeck, powerjob)",
             )
     if found["concurrency"] != "allow" and plugin and not plugin.can_list_active:
         out.add(
