@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -37,3 +38,18 @@ def run_cli(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+def github_env(**extra: str) -> dict[str, str]:
+    """A GitHub Actions context with a commit of its own, so tests never adopt each other's runs."""
+    return {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_REPOSITORY": "acme/shop",
+        "GITHUB_SHA": secrets.token_hex(20),
+        "GITHUB_RUN_ID": "1",
+        "GITHUB_RUN_ATTEMPT": "1",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_REF": "refs/heads/main",
+        **extra,
+    }

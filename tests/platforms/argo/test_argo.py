@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from argo_standin_client import Argo
-from cli_runner import TOKEN, clean_env, run_cli
+from cli_runner import TOKEN, clean_env, github_env, run_cli
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.errors import RejectedError
 from trigger_schedule.http import HttpClient, HttpOptions
@@ -25,21 +25,6 @@ from trigger_schedule.platforms.base import PlatformConfig, RunState, TriggerReq
 
 FAST = ("--poll-interval", "100ms", "--poll-max-interval", "300ms")
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-def github_env(**extra: str) -> dict[str, str]:
-    """A GitHub Actions context with a commit of its own, so tests never adopt each other's runs."""
-    return {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_REPOSITORY": "acme/shop",
-        "GITHUB_SHA": secrets.token_hex(20),
-        "GITHUB_RUN_ID": "1",
-        "GITHUB_RUN_ATTEMPT": "1",
-        "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_ACTOR": "octocat",
-        "GITHUB_REF": "refs/heads/main",
-        **extra,
-    }
 
 
 def trigger(argo: Argo, job: str, *extra: str) -> list[str]:

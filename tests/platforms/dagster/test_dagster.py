@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -13,28 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import TOKEN, clean_env, run_cli
+from cli_runner import TOKEN, clean_env, github_env, run_cli
 from dagster_server import Dagster, TokenProxy
 from trigger_schedule.errors import AuthError, RejectedError, UnreachableError
 from trigger_schedule.platforms.dagster import KEY_TAG, _Forecast, next_delay, raise_typed
 
 FAST = ("--poll-interval", "200ms", "--poll-max-interval", "500ms")
 CLI_TIMEOUT_S = 120
-
-
-def github_env(**extra: str) -> dict[str, str]:
-    """A GitHub Actions context with a commit of its own, so tests never adopt each other's runs."""
-    return {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_REPOSITORY": "acme/shop",
-        "GITHUB_SHA": secrets.token_hex(20),
-        "GITHUB_RUN_ID": "1",
-        "GITHUB_RUN_ATTEMPT": "1",
-        "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_ACTOR": "octocat",
-        "GITHUB_REF": "refs/heads/main",
-        **extra,
-    }
 
 
 def trigger(dagster: Dagster, job: str, *extra: str, url: str | None = None) -> list[str]:

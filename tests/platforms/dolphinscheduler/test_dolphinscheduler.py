@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import TOKEN, clean_env, run_cli
+from cli_runner import TOKEN, clean_env, github_env, run_cli
 from dolphin_standin_client import PROJECT, Dolphin
 from trigger_schedule.clock import FakeClock
 from trigger_schedule.http import HttpClient, HttpOptions
@@ -21,21 +20,6 @@ from trigger_schedule.platforms.base import PlatformConfig, RunState, TriggerReq
 from trigger_schedule.platforms.dolphinscheduler import STATES, DolphinSchedulerPlatform, _state_name
 
 FAST = ("--poll-interval", "100ms", "--poll-max-interval", "300ms")
-
-
-def github_env(**extra: str) -> dict[str, str]:
-    """A GitHub Actions context with a commit of its own, so tests never adopt each other's runs."""
-    return {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_REPOSITORY": "acme/shop",
-        "GITHUB_SHA": secrets.token_hex(20),
-        "GITHUB_RUN_ID": "1",
-        "GITHUB_RUN_ATTEMPT": "1",
-        "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_ACTOR": "octocat",
-        "GITHUB_REF": "refs/heads/main",
-        **extra,
-    }
 
 
 def options(ds: Dolphin, **extra: Any) -> str:

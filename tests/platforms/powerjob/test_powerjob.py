@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from cli_runner import TOKEN, clean_env, run_cli
+from cli_runner import TOKEN, clean_env, github_env, run_cli
 from powerjob_standin_client import PowerJob
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.errors import PlatformError, RejectedError
@@ -27,21 +26,6 @@ from trigger_schedule.platforms.powerjob import PowerJobPlatform
 
 FAST = ("--poll-interval", "100ms", "--poll-max-interval", "300ms")
 APP = '{"app": "shop"}'
-
-
-def github_env(**extra: str) -> dict[str, str]:
-    """A GitHub Actions context with a commit of its own, so tests never adopt each other's runs."""
-    return {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_REPOSITORY": "acme/shop",
-        "GITHUB_SHA": secrets.token_hex(20),
-        "GITHUB_RUN_ID": "1",
-        "GITHUB_RUN_ATTEMPT": "1",
-        "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_ACTOR": "octocat",
-        "GITHUB_REF": "refs/heads/main",
-        **extra,
-    }
 
 
 def trigger(pj: PowerJob, job: str, *extra: str) -> list[str]:

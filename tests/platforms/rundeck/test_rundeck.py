@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import TOKEN, clean_env, run_cli
+from cli_runner import TOKEN, clean_env, github_env, run_cli
 from rundeck_client import Rundeck
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.http import HttpClient, HttpOptions
@@ -23,21 +22,6 @@ from trigger_schedule.platforms.rundeck import RundeckPlatform, option_value
 
 FAST = ("--poll-interval", "200ms", "--poll-max-interval", "400ms")
 JOB_ID = "5f0c4c5e-7d7a-4c1e-9d4f-2a1b3c4d5e6f"
-
-
-def github_env(**extra: str) -> dict[str, str]:
-    """A GitHub Actions context with a commit of its own, so tests never adopt each other's runs."""
-    return {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_REPOSITORY": "acme/shop",
-        "GITHUB_SHA": secrets.token_hex(20),
-        "GITHUB_RUN_ID": "1",
-        "GITHUB_RUN_ATTEMPT": "1",
-        "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_ACTOR": "octocat",
-        "GITHUB_REF": "refs/heads/main",
-        **extra,
-    }
 
 
 def trigger(rundeck: Rundeck, job: str, *extra: str) -> list[str]:

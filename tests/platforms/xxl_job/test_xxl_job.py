@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 from cli_runner import clean_env, run_cli
+from cli_runner import github_env as ci_github_env
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.errors import AuthError
 from trigger_schedule.http import HttpClient, HttpOptions
@@ -24,18 +24,7 @@ CREDS = {"TRIGGER_SCHEDULE_USERNAME": "admin", "TRIGGER_SCHEDULE_PASSWORD": "123
 
 
 def github_env(**extra: str) -> dict[str, str]:
-    return {
-        **CREDS,
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_REPOSITORY": "acme/shop",
-        "GITHUB_SHA": secrets.token_hex(20),
-        "GITHUB_RUN_ID": "1",
-        "GITHUB_RUN_ATTEMPT": "1",
-        "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_ACTOR": "octocat",
-        "GITHUB_REF": "refs/heads/main",
-        **extra,
-    }
+    return ci_github_env(**CREDS, **extra)
 
 
 def trigger(xxl: Any, job: int, *extra: str, options: dict[str, Any] | None = None) -> list[str]:
