@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
+
+from servers.admin import admin_call
 
 
 @dataclass
@@ -13,11 +13,7 @@ class Argo:
     url: str
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.url}/_admin/{path}", data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+        return admin_call(self.url, method, path, body)
 
     def template(self, name: str, **spec: Any) -> None:
         self.admin("POST", "templates", {"name": name, **spec})

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from argo_standin_client import Argo
 from cli_runner import TOKEN, clean_env, github_env, run_cli
+from servers.admin import wait_until as _wait_for
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.errors import RejectedError
 from trigger_schedule.http import HttpClient, HttpOptions
@@ -321,12 +322,3 @@ def visible(result: subprocess.CompletedProcess[str]) -> str:
     """What the CI log shows: GitHub consumes the `::add-mask::` lines (which name the secret) itself."""
     lines = (result.stdout + result.stderr).splitlines()
     return "\n".join(line for line in lines if not line.startswith("::add-mask::"))
-
-
-def _wait_for(condition: Any, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {seconds} s")

@@ -6,14 +6,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_runner import TOKEN, clean_env, github_env, run_cli
 from dolphin_standin_client import PROJECT, Dolphin
+from servers.admin import wait_until as wait_for
 from trigger_schedule.clock import FakeClock
 from trigger_schedule.http import HttpClient, HttpOptions
 from trigger_schedule.platforms.base import PlatformConfig, RunState, TriggerRequest
@@ -36,15 +35,6 @@ def trigger(ds: Dolphin, job: str, *extra: str, opts: dict[str, Any] | None = No
 def result_of(path: Path) -> dict[str, Any]:
     (entry,) = json.loads(path.read_text())["triggers"]
     return entry  # type: ignore[no-any-return]
-
-
-def wait_for(check: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_success_sends_form_params_provenance_and_streams_logs(dolphin: Dolphin, tmp_path: Path) -> None:

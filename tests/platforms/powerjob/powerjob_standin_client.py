@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from typing import Any
+
+from servers.admin import admin_call
 
 
 class PowerJob:
@@ -14,13 +14,7 @@ class PowerJob:
         self.url = url
 
     def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}/_admin/{path}", data=data, method="GET" if body is None else "POST",
-            headers={"Content-Type": "application/json"},
-        )  # fmt: skip
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+        return admin_call(self.url, "GET" if body is None else "POST", path, body)
 
     def job(self, job_id: int, name: str, **settings: Any) -> None:
         self.admin("jobs", {"id": job_id, "name": name, **settings})

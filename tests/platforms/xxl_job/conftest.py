@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from servers.admin import admin_call
 from servers.processes import serving
 
 STANDIN = Path(__file__).with_name("standin.py")
@@ -20,10 +19,7 @@ class XxlAdmin:
         self.url = f"{base}/xxl-job-admin"
 
     def admin(self, method: str, route: str, payload: Any = None) -> Any:
-        data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(f"{self.base}/_admin/{route}", data=data, method=method)
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
+        return admin_call(self.base, method, route, payload)
 
     def job(self, job_id: int, **spec: Any) -> None:
         self.admin("POST", "jobs", {"id": job_id, **spec})

@@ -6,13 +6,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_runner import clean_env, run_cli
 from cli_runner import github_env as ci_github_env
+from servers.admin import wait_until as _wait_for
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.errors import AuthError
 from trigger_schedule.http import HttpClient, HttpOptions
@@ -203,15 +203,6 @@ def test_dry_run_sends_nothing(xxl: Any, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "jobinfo/trigger" in result.stdout
     assert not xxl.requests()
-
-
-def _wait_for(condition: Any, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {seconds} s")
 
 
 def platform(xxl: Any, api_version: int = 2, password: str = "123456") -> XxlJobPlatform:
