@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from trigger_schedule.cli import ALL_FLAGS, TRIGGER_FLAGS
 from trigger_schedule.plan_schema import base_schema
+from trigger_schedule.secrets import credential_envs
 
 # Plan keys that have no flag, and why.
 PLAN_ONLY = {
@@ -44,3 +45,11 @@ def test_flag_names_and_variables_follow_the_convention() -> None:
         if flag.key:
             assert long[2:] == flag.key or flag.section in ("auth", "tls") or long[2:].endswith(flag.key)
     assert len({f.env for f in ALL_FLAGS}) == len(ALL_FLAGS)
+
+
+def test_documented_credential_defaults_are_the_ones_read() -> None:
+    auth = base_schema()["$defs"]["auth"]["properties"]
+    documented = tuple(auth[key]["default"] for key in ("token-env", "username-env", "password-env"))
+    assert credential_envs({}) == documented
+    assert credential_envs({"token-env": "MY_TOKEN"}, "FLAG_TOKEN")[0] == "MY_TOKEN"
+    assert credential_envs({}, "FLAG_TOKEN")[0] == "FLAG_TOKEN"

@@ -122,10 +122,17 @@ def test_token_file_and_missing_token_env(generic_server: GenericScheduler, tmp_
         "instant",
         "--token-file",
         "token",
-        env={"TRIGGER_SCHEDULE_TOKEN": ""},
+        "--debug",
+        env={**github_env(tmp_path), "TRIGGER_SCHEDULE_TOKEN": ""},
         cwd=tmp_path,
     )
     assert ok.returncode == 0, ok.stderr
+    # A token from a file is masked on GitHub like one from the environment: first, and nowhere shown.
+    lines = ok.stdout.splitlines()
+    masks = [line for line in lines if line.startswith("::add-mask::")]
+    assert f"::add-mask::{TOKEN}" in masks and lines[: len(masks)] == masks
+    assert_no_token("\n".join(lines[len(masks) :]), "stdout")
+    assert_no_token(ok.stderr, "stderr (debug log)")
     missing = run_cli("trigger", "--url", generic_server.url, "--job", "instant", "--token-file", "nope", cwd=tmp_path)
     assert missing.returncode == 2
     assert "cannot read the token file nope" in missing.stderr

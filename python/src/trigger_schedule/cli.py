@@ -452,11 +452,11 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     from trigger_schedule.clock import SystemClock
     from trigger_schedule.console import Console
     from trigger_schedule.context import DeployInputs, build_context
-    from trigger_schedule.secrets import REDACTOR, github_mask_commands
+    from trigger_schedule.secrets import DEFAULT_TOKEN_ENV, REDACTOR, github_mask_commands, register_plan_secrets
 
     _apply_env(args, ALL_FLAGS, env)
     # Known before anything is printed, so no later line can carry it.
-    REDACTOR.add(env.get(args.token_env or ENV_PREFIX + "TOKEN"))
+    REDACTOR.add(env.get(args.token_env or DEFAULT_TOKEN_ENV))
     debug = bool(args.debug) or env.get("RUNNER_DEBUG") == "1"
     clock = SystemClock()
     deploy = DeployInputs(
@@ -474,8 +474,7 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     )
     console = Console(context["ci"]["system"], debug=debug)
     plan = _load(args, args.command)
-    for auth_env in _auth_envs(plan, args.token_env):
-        REDACTOR.add(env.get(auth_env))
+    register_plan_secrets([spec.auth for spec in plan.platforms.values()], env, args.token_env)
     for line in github_mask_commands(REDACTOR, env):
         raw_stdout = sys.__stdout__ or sys.stdout
         raw_stdout.write(line + "\n")  # the runner consumes these; they never reach the log
@@ -511,15 +510,6 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     if outcome.interrupted_by:
         console.info(f"interrupted: exit {outcome.exit_code}")
     return outcome.exit_code
-
-
-def _auth_envs(plan: Any, default_token_env: str | None) -> list[str]:
-    names = []
-    for spec in plan.platforms.values():
-        auth = spec.auth
-        token_env = auth.get("token-env", default_token_env or ENV_PREFIX + "TOKEN")
-        names += [token_env, auth.get("password-env", ENV_PREFIX + "PASSWORD")]
-    return names
 
 
 def _install_signal_handlers(clock: Any) -> dict[int, Any]:

@@ -19,7 +19,7 @@ from trigger_schedule.http import HttpClient, HttpOptions, TlsOptions
 from trigger_schedule.plan import Plan, PlatformSpec, TriggerSpec
 from trigger_schedule.platforms import load as load_platform
 from trigger_schedule.platforms.base import Platform, PlatformConfig, RunRef
-from trigger_schedule.secrets import REDACTOR, read_secret
+from trigger_schedule.secrets import REDACTOR, credential_envs, read_secret
 from trigger_schedule.urls import resolve_url
 
 # The order in which one exit code outranks another when several triggers fail differently.
@@ -106,18 +106,19 @@ def build_platform(
     auth_type = auth.get("type", "bearer")
     what = f"platform {spec.name}"
     token = username = password = None
+    token_env, username_env, password_env = credential_envs(auth, default_token_env)
     if auth_type in ("bearer", "header"):
         token = read_secret(
-            env_name=auth.get("token-env", default_token_env or "TRIGGER_SCHEDULE_TOKEN"),
+            env_name=token_env,
             file_path=auth.get("token-file"),
             environ=environ,
             what=what,
         )
     elif auth_type == "basic":
-        username = environ.get(auth.get("username-env", "TRIGGER_SCHEDULE_USERNAME"), "")
+        username = environ.get(username_env, "")
         password = (
             read_secret(
-                env_name=auth.get("password-env", "TRIGGER_SCHEDULE_PASSWORD"),
+                env_name=password_env,
                 file_path=None,
                 environ=environ,
                 what=what,

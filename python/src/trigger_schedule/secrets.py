@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import threading
@@ -91,6 +92,34 @@ class RedactingStream(io.TextIOBase):
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self._inner, "encoding", "utf-8")
+
+
+DEFAULT_TOKEN_ENV = "TRIGGER_SCHEDULE_TOKEN"
+DEFAULT_USERNAME_ENV = "TRIGGER_SCHEDULE_USERNAME"
+DEFAULT_PASSWORD_ENV = "TRIGGER_SCHEDULE_PASSWORD"
+
+
+def credential_envs(auth: Mapping[str, Any], default_token_env: str | None = None) -> tuple[str, str, str]:
+    """The env vars holding a platform's token, username and password (a plan's `auth:` names them)."""
+    return (
+        auth.get("token-env", default_token_env or DEFAULT_TOKEN_ENV),
+        auth.get("username-env", DEFAULT_USERNAME_ENV),
+        auth.get("password-env", DEFAULT_PASSWORD_ENV),
+    )
+
+
+def register_plan_secrets(
+    auths: list[Mapping[str, Any]], environ: Mapping[str, str], default_token_env: str | None
+) -> None:
+    """Every credential a plan can use, known to the redactor before anything is printed or masked."""
+    for auth in auths:
+        token_env, _, password_env = credential_envs(auth, default_token_env)
+        REDACTOR.add(environ.get(token_env))
+        REDACTOR.add(environ.get(password_env))
+        if auth.get("token-file"):
+            # An unreadable file is reported, with its hint, when the platform is built.
+            with contextlib.suppress(OSError):
+                REDACTOR.add(Path(auth["token-file"]).read_text(encoding="utf-8").strip())
 
 
 def read_secret(*, env_name: str | None, file_path: str | None, environ: Mapping[str, str], what: str) -> str | None:
