@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib.metadata import entry_points
 
 from trigger_schedule.errors import ConfigError
 from trigger_schedule.platforms.base import Platform
@@ -13,6 +12,8 @@ ENTRY_POINT_GROUP = "trigger_schedule.platforms"
 
 @lru_cache(maxsize=1)
 def _registry() -> dict[str, object]:
+    from importlib.metadata import entry_points  # ~10 ms: only paid when a plug-in is looked up
+
     found: dict[str, object] = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     if "generic" not in found:  # running from a source tree that was never installed
         from trigger_schedule.platforms.generic import GenericPlatform
