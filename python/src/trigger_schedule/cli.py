@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -315,6 +316,8 @@ def _yaml_value(text: str, flag: str) -> Any:
 def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
     """A one-trigger plan from flags, validated exactly like a plan file."""
     platform: dict[str, Any] = {"type": args.platform or "generic"}
+    # Messages name the platform: after its type, unless the type is no valid name (then validation says so).
+    name = platform["type"] if re.fullmatch(r"[A-Za-z0-9_.-]+", platform["type"]) else "cli"
     trigger: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {"auth": {}, "tls": {}}
     flag_names: dict[str, str] = {}
@@ -337,10 +340,10 @@ def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict
             flag_names[f"triggers[0].{flag.key}"] = flag.flags[0]
         elif flag.section == "platform":
             platform[flag.key] = value
-            flag_names[f"platforms.cli.{flag.key}"] = flag.flags[0]
+            flag_names[f"platforms.{name}.{flag.key}"] = flag.flags[0]
         else:
             sections[flag.section][flag.key] = value
-            flag_names[f"platforms.cli.{flag.section}.{flag.key}"] = flag.flags[0]
+            flag_names[f"platforms.{name}.{flag.section}.{flag.key}"] = flag.flags[0]
     if args.param:
         trigger["params"] = {**(trigger.get("params") or {}), **_pairs(args.param, "--param")}
     if args.header:
@@ -361,16 +364,16 @@ def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict
             hint="pass --url https://scheduler.example (or TRIGGER_SCHEDULE_URL)",
         )
     trigger.setdefault("name", _safe_name(args.job))
-    trigger["platform"] = "cli"
+    trigger["platform"] = name
     flag_names.update(
         {
-            "platforms.cli": "--url",
+            f"platforms.{name}": "--url",
             "triggers[0]": "--job",
-            "platforms.cli.type": "--platform",
-            "platforms.cli.options": "--platform-options",
+            f"platforms.{name}.type": "--platform",
+            f"platforms.{name}.options": "--platform-options",
         }
     )
-    plan: dict[str, Any] = {"version": 1, "platforms": {"cli": platform}, "triggers": [trigger]}
+    plan: dict[str, Any] = {"version": 1, "platforms": {name: platform}, "triggers": [trigger]}
     if args.max_parallel:
         plan["max-parallel"] = int(args.max_parallel) if str(args.max_parallel).isdigit() else args.max_parallel
     return plan, flag_names

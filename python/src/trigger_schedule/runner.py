@@ -152,6 +152,7 @@ def build_platform(
         password=password,
         options=spec.options,
         environ=environ,
+        warn=lambda text: console.warn(f"platform {spec.name}: {text}"),
     )
     return load_platform(spec.type)(config, http, clock)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -39,6 +39,8 @@ class PlatformConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
     # Where plug-ins read further secrets named in their options (e.g. a signing key).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Where plug-ins report what the user should know but that does not stop the run (a CI warning).
+    warn: Callable[[str], None] = field(default=lambda _text: None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

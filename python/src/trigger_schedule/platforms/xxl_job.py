@@ -227,6 +227,11 @@ class XxlJobPlatform(Platform):
         if len(text) > MAX_PARAM and "ci" in marker:
             # The key alone finds the run; provenance is the part that can go.
             text = _dump({**params, self.opts["marker-key"]: {"key": request.idempotency_key}})
+            if len(text) <= MAX_PARAM:
+                self.config.warn(
+                    f"job {request.job}: the CI provenance is left out of executorParam to stay within "
+                    f"{MAX_PARAM} characters; shorten the params to keep it, or set provenance: false"
+                )
         if len(text) > MAX_PARAM:
             raise ConfigError(
                 f"XXL-JOB job {request.job}: executorParam would be {len(text)} characters; the admin stores "
