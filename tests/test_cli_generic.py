@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cli_runner import TOKEN, run_cli
 from servers.harness import GenericScheduler
+from trigger_schedule.errors import EXIT_MEANINGS
 
 FAST = ("--poll-interval", "100ms", "--poll-max-interval", "300ms")
 
@@ -152,6 +153,17 @@ triggers:
     assert generic_server.requests() == []
 
 
+def test_a_config_error_still_writes_the_result_file(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    env = {"TRIGGER_SCHEDULE_RESULT_FILE": str(tmp_path / "out" / "result.json")}
+    result = run_cli("trigger", "--url", generic_server.url, "--job", "ok", "--timeout", "soon", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    document = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert document["status"] == "error" and document["exit_code"] == 2 and document["triggers"] == []
+    assert document["exit_meaning"] == "usage, config or validation error; nothing was triggered"
+    assert "--timeout" in document["error"]
+    assert generic_server.requests() == []
+
+
 def test_env_vars_stand_in_for_flags(generic_server: GenericScheduler, tmp_path: Path) -> None:
     env = {
         "TRIGGER_SCHEDULE_URL": generic_server.url,
@@ -183,6 +195,14 @@ def test_help_names_env_vars_and_exit_codes() -> None:
         "6    waiting timed out",
     ):
         assert text in result.stdout
+
+
+def test_readme_and_help_give_each_exit_code_the_same_meaning() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    help_text = run_cli("run", "--help").stdout
+    for code, meaning in EXIT_MEANINGS.items():
+        assert f"| {int(code)} | {meaning} |" in readme
+        assert f"  {int(code):<4} {meaning}" in help_text
 
 
 def test_dry_run_sends_nothing_and_shows_request(generic_server: GenericScheduler, tmp_path: Path) -> None:

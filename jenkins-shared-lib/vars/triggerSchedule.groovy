@@ -76,16 +76,6 @@ import groovy.transform.Field
 @Field final List<String> JSON_KEYS = ['params', 'when', 'gate', 'window', 'retries', 'onFailure', 'notify',
     'platformOptions']
 
-@Field final Map<Integer, String> EXIT_MEANING = [
-    1: 'a downstream job failed or was cancelled',
-    2: 'usage, config or validation error; nothing was triggered',
-    3: 'the platform rejected the credentials',
-    4: 'the platform rejected the trigger',
-    5: 'the platform was unreachable',
-    6: 'waiting timed out',
-    7: 'the health gate did not pass in time; nothing was triggered',
-]
-
 def call(Map config = [:]) {
     Map settings = config ?: [:]
     String problem = keyProblem(settings)
@@ -171,9 +161,11 @@ String failureMessage(Map outcome) {
     List<String> problems = (outcome.result.triggers ?: [])
         .findAll { !(it.status in ['succeeded', 'skipped', 'triggered', 'dry-run']) }
         .collect { it.name + ': ' + it.status + (it.reason ? ' (' + it.reason + ')' : '') }
-    return 'triggerSchedule: trigger-schedule exited with code ' + outcome.exitCode + ' (' +
-        (EXIT_MEANING[outcome.exitCode] ?: 'see the log above') + '), status ' + outcome.status +
-        (problems ? ': ' + problems.join('; ') : '; the error is in the log above')
+    // The CLI's result file says what the code means and, for a config error, what to change.
+    String meaning = outcome.result.exit_meaning ?: 'see the log above'
+    String error = outcome.result.error ? ': ' + outcome.result.error : '; the error is in the log above'
+    return 'triggerSchedule: trigger-schedule exited with code ' + outcome.exitCode + ' (' + meaning + '), status ' +
+        outcome.status + (problems ? ': ' + problems.join('; ') : error)
 }
 
 // One key's value as the text of its variable.

@@ -15,22 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from trigger_schedule import __version__
-from trigger_schedule.errors import ConfigError, ExitCode, TriggerScheduleError
+from trigger_schedule.errors import EXIT_MEANINGS, ConfigError, ExitCode, TriggerScheduleError
 
 ENV_PREFIX = "TRIGGER_SCHEDULE_"
 DEFAULT_PLAN = ".trigger-schedule.yml"
 
-EXIT_CODES_HELP = """exit codes:
-  0    all triggers succeeded, were skipped, or were triggered without waiting
-  1    a downstream job failed or was cancelled
-  2    usage, config or validation error (nothing was triggered)
-  3    the platform rejected the credentials (HTTP 401/403)
-  4    the platform rejected the trigger (other HTTP 4xx)
-  5    the platform was unreachable or answered 5xx after retries
-  6    waiting timed out
-  7    the health gate did not pass in time (nothing was triggered)
-  130  interrupted by SIGINT (143: SIGTERM); started runs are cancelled
-"""
+EXIT_CODES_HELP = "exit codes:\n" + "".join(f"  {int(code):<4} {meaning}\n" for code, meaning in EXIT_MEANINGS.items())
 
 
 @dataclass(frozen=True)
@@ -443,9 +433,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if args.command in ("run", "trigger"):
             from trigger_schedule.outputs import write_error_outputs
 
-            dotenv = getattr(args, "dotenv_file", None) or env.get(ENV_PREFIX + "DOTENV_FILE") or None
+            def given(flag: str) -> str | None:  # the flags may not have been read from the env yet
+                return getattr(args, flag, None) or env.get(ENV_PREFIX + flag.upper()) or None
+
             with contextlib.suppress(OSError):  # the error above is what matters
-                write_error_outputs(env, int(exc.exit_code), str(exc), dotenv)
+                write_error_outputs(env, int(exc.exit_code), str(exc), given("dotenv_file"), given("result_file"))
         return int(exc.exit_code)
 
 

@@ -18,6 +18,28 @@ class ExitCode(IntEnum):
     TERMINATED = 143  # SIGTERM
 
 
+EXIT_MEANINGS = {
+    ExitCode.OK: "every trigger succeeded, was skipped, or was triggered without waiting",
+    ExitCode.JOB_FAILED: "a downstream job failed or was cancelled",
+    ExitCode.USAGE: "usage, config or validation error; nothing was triggered",
+    ExitCode.AUTH: "the platform rejected the credentials (HTTP 401/403)",
+    ExitCode.REJECTED: "the platform rejected the trigger (another HTTP 4xx, e.g. an unknown job)",
+    ExitCode.UNREACHABLE: "the platform was unreachable, or answered 5xx/429, after retries",
+    ExitCode.TIMEOUT: "waiting timed out",
+    ExitCode.GATE_FAILED: "the health gate did not pass in time; nothing was triggered",
+    ExitCode.INTERRUPTED: "interrupted by SIGINT; the runs it started were cancelled",
+    ExitCode.TERMINATED: "interrupted by SIGTERM; the runs it started were cancelled",
+}
+
+
+def exit_meaning(code: int) -> str:
+    """What an exit code says, as the README and `--help` put it."""
+    try:
+        return EXIT_MEANINGS[ExitCode(code)]
+    except ValueError:
+        return f"exit code {code}"
+
+
 class TriggerScheduleError(Exception):
     """Base of every error the CLI reports; its message says what to change."""
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from trigger_schedule.errors import exit_meaning
 from trigger_schedule.runner import Outcome, TriggerResult
 from trigger_schedule.secrets import REDACTOR
 
@@ -19,6 +20,7 @@ def result_document(outcome: Outcome, context: Mapping[str, Any]) -> dict[str, A
     document = {
         "status": outcome.status,
         "exit_code": outcome.exit_code,
+        "exit_meaning": exit_meaning(outcome.exit_code),
         "ci": {k: ci.get(k) for k in ("system", "repository", "sha", "ref", "pipeline_url", "actor")},
         "deploy": {k: deploy.get(k) for k in ("environment", "version", "previous_version", "status")},
         "triggers": [r.public() for r in outcome.results],
@@ -154,9 +156,19 @@ def _icon(status: str) -> str:
     )
 
 
-def write_error_outputs(environ: Mapping[str, str], exit_code: int, message: str, dotenv_file: str | None) -> None:
-    """When nothing ran (a config error), the CI still gets a status and an exit code to act on."""
-    document = {"status": "error", "exit_code": exit_code, "error": REDACTOR.redact(message), "triggers": []}
+def write_error_outputs(
+    environ: Mapping[str, str], exit_code: int, message: str, dotenv_file: str | None, result_file: str | None
+) -> None:
+    """When nothing ran (a config error), the CI still gets a status, an exit code and the error to act on."""
+    document = {
+        "status": "error",
+        "exit_code": exit_code,
+        "exit_meaning": exit_meaning(exit_code),
+        "error": REDACTOR.redact(message),
+        "triggers": [],
+    }
+    if result_file:
+        write_result_file(result_file, document)
     if environ.get("GITHUB_OUTPUT"):
         delimiter = f"TRIGGER_SCHEDULE_{secrets.token_hex(8)}"
         lines = [
