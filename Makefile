@@ -21,9 +21,7 @@ test: $(BIN)/trigger-schedule
 	bash scripts/test.sh
 
 lint: $(BIN)/trigger-schedule
-	cd python && ../$(BIN)/ruff check --config pyproject.toml src ../tests ../bench
-	cd python && ../$(BIN)/ruff format --check --config pyproject.toml src
-	cd python && ../$(BIN)/mypy src
+	bash scripts/lint.sh
 
 bench: $(BIN)/trigger-schedule
 	$(BIN)/python bench/bench_trigger.py

@@ -9,11 +9,6 @@ for tool in scripts/tools/*.sh; do
   echo "== setup: $tool"
   bash "$tool"
 done
-echo "== ruff"
-lint_paths=(python/src tests)
-for extra in bench actions gitlab-templates; do [ -d "$extra" ] && lint_paths+=("$extra"); done
-"$BIN/ruff" check --config python/pyproject.toml "${lint_paths[@]}"
-echo "== mypy"
-(cd python && "../$BIN/mypy" src)
+bash scripts/lint.sh
 echo "== pytest"
 "$BIN/python" -m pytest tests -q "$@"
