@@ -191,7 +191,7 @@ def report(times: dict[str, list[float]], cpu_times: dict[str, list[float]], rou
     cold_note = (
         f"The cold target of {COLD_TARGET_S:g} s is met by {', '.join(met) or 'none'}"
         f" and missed by {', '.join(missed) or 'none'} (medians), before any download: on a GitHub-hosted"
-        " runner without uv the downloads come on top of uv-bootstrap, so expect it above 2 s there."
+        " runner without uv the downloads (about 21 MB) come on top of uv-bootstrap."
     )
     return f"""# The GitHub Action's venv setup: cold and warm
 
@@ -215,8 +215,9 @@ Installs are offline from `.tools/wheelhouse` (local wheels): on a runner, downl
   compiles the modules it imports and caches them in the venv; the difference is that cost.
 
 {verdict}, so the action does that when uv is not on PATH, and falls back to pip only when it
-cannot. {cold_note} About 1 s of every uv case is building `python/` itself (setuptools in an
-isolated build environment): `uv pip install` of the dependencies alone takes about 0.4 s with a warm uv cache. The warm
+cannot. {cold_note} Building `python/` itself is cheap because its build backend is flit_core (a single
+small wheel, no compiler, no setuptools): uv-path-warm, where the dependencies come from uv's cache, is
+little more than that build and the venv. The warm
 path is one interpreter start that hashes the sources, far below 0.5 s. On GitHub-hosted runners
 every job starts cold (a fresh VM and tool cache); self-hosted runners and later uses in the same
 job take the warm path.
