@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -79,6 +80,29 @@ def test_success_passes_parameters_tags_and_streams_logs(prefect_server: Prefect
     assert "Finished in state Completed()" in result.stdout
     shown = [line for line in (result.stdout + result.stderr).splitlines() if not line.startswith("::add-mask::")]
     assert not [line for line in shown if PASSWORD in line]
+
+
+def _state_reads(stderr: str) -> int:
+    """GET /api/flow_runs/{id} requests in a --debug log: how often the run's state was read."""
+    return len(re.findall(r"debug: -> GET \S+/api/flow_runs/[0-9a-f-]{36} ", stderr))
+
+
+def test_waiting_follows_the_event_stream_instead_of_polling(prefect_server: PrefectServer, tmp_path: Path) -> None:
+    # The same 4 s flow, followed on the event websocket and then polled every 200 ms to 1 s.
+    run = ("--params", '{"seconds": 4}', "--timeout", "150s", "--no-logs", "--debug", "--force-new")
+    pushed = run_cli(*args(prefect_server, "slow/ci", *run), env=BASIC, cwd=tmp_path, timeout=CLI_TIMEOUT_S)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert "polling instead" not in pushed.stderr
+    polled = run_cli(
+        *args(prefect_server, "slow/ci", *run, "--platform-options", '{"events": false}'),
+        env=BASIC,
+        cwd=tmp_path,
+        timeout=CLI_TIMEOUT_S,
+    )
+    assert polled.returncode == 0, polled.stdout + polled.stderr
+    # Pushed: one read after subscribing and one to confirm the terminal event (a safety read per 30 s on top).
+    assert _state_reads(pushed.stderr) == 2 < _state_reads(polled.stderr), (pushed.stderr, polled.stderr)
+    assert PASSWORD not in pushed.stdout + pushed.stderr.replace(f"::add-mask::{PASSWORD}", "")
 
 
 def test_failed_flow_exits_1(prefect_server: PrefectServer, tmp_path: Path) -> None:

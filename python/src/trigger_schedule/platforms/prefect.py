@@ -6,8 +6,9 @@ existing run when the idempotency key was used before; states are orchestrated t
 `POST /flow_runs/{id}/set_state`; self-hosted servers with PREFECT_SERVER_API_AUTH_STRING take
 HTTP basic auth, Prefect Cloud a bearer API key.
 
-Prefect pushes state changes only over a websocket (`/api/events/out`), which `requests` cannot
-speak, so this plug-in is polled.
+Waiting follows the run on Prefect's event websocket (`/api/events/out`, prefect_events.py), reading
+the run's state over REST when an event for it arrives, and falls back to polling when the stream
+cannot be opened or breaks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -24,7 +25,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from trigger_schedule.errors import ConfigError, PlatformError, RejectedError
-from trigger_schedule.http import raise_for_response
+from trigger_schedule.http import USER_AGENT, raise_for_response
 from trigger_schedule.platforms.base import (
     LogChunk,
     Platform,
@@ -35,6 +36,7 @@ from trigger_schedule.platforms.base import (
     TriggerOutcome,
     TriggerRequest,
 )
+from trigger_schedule.platforms.prefect_events import FlowRunEvents
 from trigger_schedule.secrets import MASK, REDACTOR
 
 # Prefect's StateType (src/prefect/client/schemas/objects.py); anything unknown counts as running.
@@ -58,6 +60,10 @@ LOG_PAGES_PER_CALL = 10
 _FINISHED = re.compile(r"^Finished in state ")
 _LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 _PROVENANCE_TAGS = ("repository", "sha", "ref", "pipeline_url", "actor", "system")
+# While following events, how often the generator hands control back (so an interrupt is seen), and how
+# often the state is read over REST anyway: a stream that stalls silently costs at most that much lag.
+EVENTS_HEARTBEAT_S = 1.0
+EVENTS_SAFETY_POLL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,12 @@ class PrefectPlatform(Platform):
                 "type": "object",
                 "description": "Job variables overriding the deployment's work pool defaults for these runs.",
             },
+            "events": {
+                "type": "boolean",
+                "default": True,
+                "description": "Follow runs on Prefect's event websocket (/api/events/out) instead of polling; "
+                "polling takes over when the stream cannot be opened.",
+            },
         },
     }
 
@@ -118,20 +130,29 @@ class PrefectPlatform(Platform):
 
     # -- requests ---------------------------------------------------------------------------
 
-    def _auth_headers(self) -> dict[str, str]:
+    def _auth_string(self) -> str | None:
+        """The credential as Prefect's own clients hold it: the API key, or PREFECT_API_AUTH_STRING."""
         cfg = self.config
         if cfg.auth_type == "basic":
             # PREFECT_API_AUTH_STRING is "user:pass" in one secret; it may come as the password alone.
             username, password = cfg.username or "", cfg.password or ""
             pair = password if not username and ":" in password else f"{username}:{password}"
-            encoded = base64.b64encode(pair.encode()).decode()
+            REDACTOR.add(pair)
+            return pair
+        return None if cfg.auth_type == "none" else cfg.token
+
+    def _auth_headers(self) -> dict[str, str]:
+        cfg = self.config
+        credential = self._auth_string()
+        if not credential:
+            return {}
+        if cfg.auth_type == "basic":
+            encoded = base64.b64encode(credential.encode()).decode()
             REDACTOR.add(encoded)
             return {"Authorization": f"Basic {encoded}"}
-        if cfg.auth_type == "none" or not cfg.token:
-            return {}
         if cfg.auth_type == "header":
-            return {cfg.auth_header: cfg.token}
-        return {"Authorization": f"Bearer {cfg.token}"}
+            return {cfg.auth_header: credential}
+        return {"Authorization": f"Bearer {credential}"}
 
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
         headers = {"Accept": "application/json", **self._auth}
@@ -246,12 +267,46 @@ class PrefectPlatform(Platform):
     def status(self, run: RunRef, deadline: float | None) -> RunStatus:
         what = f"status of flow run {run.run_id}"
         document = _object(self._call("GET", f"/flow_runs/{run.run_id}", what, deadline=deadline), what)
-        state_type = str(document.get("state_type") or "SCHEDULED").upper()
-        state = STATES.get(state_type, RunState.RUNNING)
+        return self._status(run, str(document.get("state_type") or "SCHEDULED"), str(document.get("state_name") or ""))
+
+    def _status(self, run: RunRef, state_type: str, state_name: str) -> RunStatus:
+        state = STATES.get(state_type.upper(), RunState.RUNNING)
         if state.terminal:
             self._terminal_at.setdefault(run.run_id, self.clock.monotonic())
-        raw = str(document.get("state_name") or state_type.title())
-        return RunStatus(state=state, raw=raw, url=run.url or self.run_url(run.run_id))
+        return RunStatus(state=state, raw=state_name or state_type.title(), url=run.url or self.run_url(run.run_id))
+
+    def watch(self, run: RunRef, deadline: float) -> Iterator[RunStatus] | None:
+        return self._follow_events(run, deadline) if self.options.get("events", True) else None
+
+    def _follow_events(self, run: RunRef, deadline: float) -> Iterator[RunStatus]:
+        """States as Prefect pushes them; the REST state is read at the start, at the end, and every 30 s.
+
+        As Prefect's own wait_for_flow_run does, a terminal event is confirmed by reading the run.
+        """
+        events = FlowRunEvents.open(
+            self.api,
+            run.run_id,
+            token=self._auth_string(),
+            tls=self.http.options.tls,
+            user_agent=USER_AGENT,
+            timeout=max(1.0, min(self.http.options.connect_timeout, deadline - self.clock.monotonic())),
+        )
+        try:
+            # Read after subscribing: a change before this read is in it, every later one is pushed.
+            status, checked = self.status(run, deadline), self.clock.monotonic()
+            beats = int(max(0.0, deadline - checked) / EVENTS_HEARTBEAT_S) + 1
+            for _ in range(beats * 2):  # quiet spells take a heartbeat each; events arrive far fewer
+                yield status
+                left = deadline - self.clock.monotonic()
+                if status.state.terminal or left <= 0:
+                    return
+                pushed = events.next_state(min(EVENTS_HEARTBEAT_S, left))
+                if pushed and not STATES.get(pushed[0], RunState.RUNNING).terminal:
+                    status = self._status(run, *pushed)
+                elif pushed or self.clock.monotonic() - checked >= EVENTS_SAFETY_POLL_S:
+                    status, checked = self.status(run, deadline), self.clock.monotonic()
+        finally:
+            events.close()
 
     def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
         position = cursor if isinstance(cursor, LogCursor) else LogCursor()
