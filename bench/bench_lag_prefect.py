@@ -4,10 +4,11 @@ Against a real Prefect 3 server on 127.0.0.1 (tests/platforms/prefect/prefect_se
 server: basic auth, a `serve()` process running the flows), each method waits for flow runs of the
 `slow/ci` deployment that sleep a fixed number of seconds:
 
-    ts            `trigger-schedule trigger` with its defaults (polls from 1 s, x1.5 with jitter, up to 15 s;
-                  logs on, so it also waits for the run's last log lines)
+    ts            `trigger-schedule trigger` with its defaults: follows the run on Prefect's event websocket
+                  (logs on, so it also waits for the run's last log lines)
     ts-no-logs    the same with --no-logs
-    ts-2s         --no-logs with --poll-max-interval 2s: what polling needs for a p95 lag near 2 s
+    ts-polling    --no-logs with the event stream off (`events: false`): the core's polling, from 1 s,
+                  x1.5 with jitter, up to 15 s
     fixed-5s      a `requests` loop polling GET /api/flow_runs/{id} every 5 s (what peer CI tools do)
     fixed-10s     the same every 10 s
 
@@ -54,7 +55,7 @@ TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 CLI_METHODS = {
     "ts": (),
     "ts-no-logs": ("--no-logs",),
-    "ts-2s": ("--no-logs", "--poll-max-interval", "2s"),
+    "ts-polling": ("--no-logs", "--platform-options", '{"events": false}'),
 }
 FIXED_METHODS = {"fixed-5s": 5.0, "fixed-10s": 10.0}
 
@@ -62,22 +63,19 @@ FIXED_METHODS = {"fixed-5s": 5.0, "fixed-10s": 10.0}
 NOTES = """\
 How to read this:
 
-- Polling (the CLI, or a fixed interval) notices the end on average half an interval late. A p95 lag
-  under 2 s needs intervals under ~2 s near the end (`ts-2s`: ~45 status calls per minute); 10 calls
-  per minute means one every 6 s, whose p95 lag is ~5.7 s. No polling schedule meets both targets
-  for runs of unknown length; the default one (1 s growing to 15 s) is cheap on long runs and quick
-  on short ones, and its lag grows with the run.
+- `ts` and `ts-no-logs` follow the run on Prefect's event websocket (`/api/events/out`): the server
+  pushes each state change, so the CLI reads the run's state over REST twice (once after subscribing,
+  once to confirm the terminal event) plus once per 30 s as a safety net, whatever the run's length.
+- Polling (`ts-polling`, or a fixed interval) notices the end on average half an interval late; 10
+  calls per minute means one every 6 s, whose p95 lag is ~5.7 s. No polling schedule meets both
+  targets for runs of unknown length.
 - The calls per waited minute of short runs are high for every method that notices the end in time:
-  a 5 s wait with 5 calls is 60 per minute. Absolute counts are in the calls column.
+  a 5 s wait with 2 calls is 24 per minute. Absolute counts are in the calls column.
 - `ts` (logs on) waits for the run's last log lines: Prefect's engine logs `Finished in state ...`
   about 1.1 s after the run's `end_time` and ships it in its final batch, so complete logs cost that
-  much on top of the polling lag; `--no-logs` (or `logs: false`) exits at once.
-- Prefect pushes run state changes only over a websocket (`/api/events/out`, subprotocol `prefect`,
-  an auth message, then a filter for `prefect.flow-run.<id>`), which `requests` cannot speak: a
-  push-based `watch()` would need a websocket client library (e.g. `websockets`, which Prefect
-  itself uses) as a dependency of the project.
-- The machine (2 cores) ran other benchmarks and test servers at the same time; flow runs start a
-  Python subprocess, so their start and end times vary by a second or two."""
+  much on top of the lag; `--no-logs` (or `logs: false`) exits at once.
+- Flow runs start a Python subprocess on this 2-core machine, so their start and end times vary by a
+  second or two."""
 
 
 @dataclass(frozen=True)
