@@ -92,12 +92,14 @@ class HttpClient:
         stream: bool = False,
         read_timeout: float | None = None,
         secret_response: bool = False,
+        retry_if: Callable[[requests.Response], bool] | None = None,
     ) -> requests.Response:
         """Send with retries; `deadline` is a `clock.monotonic()` value no retry may pass.
 
         A non-idempotent request (a trigger without an idempotency key) is retried only on 429,
         which promises it was not processed. `secret_response` keeps a successful answer (a login that
         returns a token) out of the --debug log, since the token is not known to the redactor yet.
+        `retry_if` marks further answers as transient, for a platform that says so in its own way.
         """
         body: bytes | None = None
         send_headers = dict(headers or {})
@@ -133,9 +135,11 @@ class HttpClient:
                 ) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 error = exc
+            transient = False
             if response is not None:
                 self._log_response(response, stream, secret_response)
-                if response.status_code not in RETRY_STATUSES:
+                transient = response.status_code in RETRY_STATUSES or bool(retry_if and retry_if(response))
+                if not transient:
                     if raise_for_status:
                         raise_for_response(response, what)
                     return response
@@ -158,7 +162,7 @@ class HttpClient:
         if response is not None:
             if not raise_for_status:
                 return response
-            if response.status_code in RETRY_STATUSES:
+            if transient:
                 raise UnreachableError(
                     f"{what}: {_origin(url)} answered HTTP {response.status_code} after "
                     f"{attempt + 1} attempt(s): {_excerpt(response)}",

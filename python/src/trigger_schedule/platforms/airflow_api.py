@@ -179,7 +179,22 @@ class AirflowApi:
             params=params,
             headers={"Accept": accept, **auth},
             raise_for_status=False,
+            retry_if=database_error,
         )
+
+
+def database_error(response: requests.Response) -> bool:
+    """Airflow 3's answer to any SQLAlchemy error, such as a locked SQLite or a dropped database
+    connection: HTTP 500 with reason "Database error" (airflow-core api_fastapi/common/exceptions.py,
+    SQLAlchemyErrorHandler). Usually gone a moment later; a retried trigger keeps its dag_run_id, so
+    a first attempt that did commit is adopted (409), never duplicated."""
+    if response.status_code != 500:
+        return False
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(detail, dict) and detail.get("reason") == "Database error"
 
 
 def _looks_like_version(response: requests.Response) -> bool:
