@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-from cli_runner import TOKEN, run_cli
+from cli_runner import TOKEN, clean_env, run_cli
 from servers.harness import GenericScheduler
 from trigger_schedule.errors import EXIT_MEANINGS
 
@@ -162,6 +164,40 @@ def test_a_config_error_still_writes_the_result_file(generic_server: GenericSche
     assert document["exit_meaning"] == "usage, config or validation error; nothing was triggered"
     assert "--timeout" in document["error"]
     assert generic_server.requests() == []
+
+
+# A platform with a bug: its trigger raises an exception no code path expects (with the token in it).
+BROKEN_PLATFORM = """
+import os, sys
+from trigger_schedule import cli
+from trigger_schedule.platforms.generic import GenericPlatform
+
+def trigger(self, request, deadline):
+    raise RuntimeError("bug near " + os.environ["TRIGGER_SCHEDULE_TOKEN"])
+
+GenericPlatform.trigger = trigger
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_an_internal_error_exits_70_with_outputs_and_no_token(generic_server: GenericScheduler, tmp_path: Path) -> None:
+    flags = ["trigger", "--url", generic_server.url, "--job", "ok", "--result-file", "r.json"]
+    for debug in ([], ["--debug"]):
+        result = subprocess.run(
+            [sys.executable, "-c", BROKEN_PLATFORM, *flags, *debug],
+            env=clean_env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 70, result.stderr
+        assert "error: internal error: RuntimeError: bug near ***" in result.stderr
+        assert ("Traceback (most recent call last)" in result.stderr) == bool(debug)
+        assert TOKEN not in result.stdout + result.stderr
+        document = json.loads((tmp_path / "r.json").read_text())
+        assert (document["status"], document["exit_code"]) == ("error", 70)
+        assert TOKEN not in json.dumps(document)
 
 
 def test_env_vars_stand_in_for_flags(generic_server: GenericScheduler, tmp_path: Path) -> None:

@@ -427,18 +427,29 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return 0
         return _run(args, env)
     except TriggerScheduleError as exc:
-        from trigger_schedule.secrets import REDACTOR
+        return _report_error(args, env, int(exc.exit_code), str(exc))
+    except Exception as exc:  # a bug: said plainly, with the CI outputs still written, never a bare traceback
+        if bool(getattr(args, "debug", False)) or env.get("RUNNER_DEBUG") == "1":
+            import traceback
 
-        print(f"error: {REDACTOR.redact(str(exc))}", file=sys.stderr)
-        if args.command in ("run", "trigger"):
-            from trigger_schedule.outputs import write_error_outputs
+            traceback.print_exc()  # stderr is redacted like every other channel
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        return _report_error(args, env, int(ExitCode.INTERNAL), message)
 
-            def given(flag: str) -> str | None:  # the flags may not have been read from the env yet
-                return getattr(args, flag, None) or env.get(ENV_PREFIX + flag.upper()) or None
 
-            with contextlib.suppress(OSError):  # the error above is what matters
-                write_error_outputs(env, int(exc.exit_code), str(exc), given("dotenv_file"), given("result_file"))
-        return int(exc.exit_code)
+def _report_error(args: argparse.Namespace, env: Mapping[str, str], exit_code: int, message: str) -> int:
+    from trigger_schedule.secrets import REDACTOR
+
+    print(f"error: {REDACTOR.redact(message)}", file=sys.stderr)
+    if args.command in ("run", "trigger"):
+        from trigger_schedule.outputs import write_error_outputs
+
+        def given(flag: str) -> str | None:  # the flags may not have been read from the env yet
+            return getattr(args, flag, None) or env.get(ENV_PREFIX + flag.upper()) or None
+
+        with contextlib.suppress(OSError):  # the error above is what matters
+            write_error_outputs(env, exit_code, message, given("dotenv_file"), given("result_file"))
+    return exit_code
 
 
 def _run(args: argparse.Namespace, env: dict[str, str]) -> int:

@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     UNREACHABLE = 5  # connection failed or 5xx after retries
     TIMEOUT = 6  # the wait outlived its timeout
     GATE_FAILED = 7  # the health gate did not pass in time: nothing was triggered
+    INTERNAL = 70  # a bug in trigger-schedule itself (EX_SOFTWARE)
     INTERRUPTED = 130  # SIGINT
     TERMINATED = 143  # SIGTERM
 
@@ -27,6 +28,7 @@ EXIT_MEANINGS = {
     ExitCode.UNREACHABLE: "the platform was unreachable, or answered 5xx/429, after retries",
     ExitCode.TIMEOUT: "waiting timed out",
     ExitCode.GATE_FAILED: "the health gate did not pass in time; nothing was triggered",
+    ExitCode.INTERNAL: "an internal error in trigger-schedule; --debug shows the traceback to report",
     ExitCode.INTERRUPTED: "interrupted by SIGINT; the runs it started were cancelled",
     ExitCode.TERMINATED: "interrupted by SIGTERM; the runs it started were cancelled",
 }
