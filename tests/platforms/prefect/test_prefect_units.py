@@ -17,7 +17,7 @@ from servers.tls_proxy import Pki, make_pki, openssl_binary
 from trigger_schedule.errors import ConfigError, UnreachableError
 from trigger_schedule.http import TlsOptions
 from trigger_schedule.platforms.prefect import LogCursor, _advance, api_url, deployment_target, ui_url
-from trigger_schedule.platforms.prefect_events import FlowRunEvents, flow_run_filter, socket_url
+from trigger_schedule.platforms.prefect_events import FlowRunEvents, events_url, flow_run_filter
 from websockets.typing import Subprotocol
 
 CLOUD_API = "https://api.prefect.cloud/api/accounts/a1/workspaces/w2"
@@ -94,8 +94,8 @@ def test_dry_run_sends_nothing(tmp_path: Path) -> None:
 
 
 def test_event_socket_url_follows_the_api_url() -> None:
-    assert socket_url("http://127.0.0.1:4200/api") == "ws://127.0.0.1:4200/api/events/out"
-    assert socket_url(CLOUD_API) == "wss://api.prefect.cloud/api/accounts/a1/workspaces/w2/events/out"
+    assert events_url("http://127.0.0.1:4200/api") == "ws://127.0.0.1:4200/api/events/out"
+    assert events_url(CLOUD_API) == "wss://api.prefect.cloud/api/accounts/a1/workspaces/w2/events/out"
 
 
 def test_event_filter_selects_one_run_from_now_on() -> None:
@@ -110,9 +110,7 @@ def test_event_filter_selects_one_run_from_now_on() -> None:
 def test_a_server_without_the_event_socket_is_unreachable_so_polling_takes_over(generic_server: Any) -> None:
     # A plain HTTP server answers the upgrade with 404, as a proxy without websockets would.
     with pytest.raises(UnreachableError, match="cannot open Prefect's event stream"):
-        FlowRunEvents.open(
-            generic_server.url, "r-1", token="t", tls=TlsOptions(None, None, None, False), user_agent="t", timeout=5
-        )
+        FlowRunEvents.open(generic_server.url, "r-1", token="t", tls=TlsOptions(None, None, None, False), timeout=5)
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
@@ -122,7 +120,6 @@ def test_a_server_without_the_event_socket_is_unreachable_so_polling_takes_over(
             "r-1",
             token="t",
             tls=TlsOptions(None, None, None, False),
-            user_agent="t",
             timeout=5,
         )
 
@@ -185,7 +182,7 @@ def test_event_stream_over_tls_authenticates_filters_and_reads_state_changes(pki
     server = EventSocket(pki, events)
     try:
         tls = TlsOptions(str(pki.ca_cert), None, None, False)
-        stream = FlowRunEvents.open(server.api, "r-1", token="user:pw", tls=tls, user_agent="t", timeout=5)
+        stream = FlowRunEvents.open(server.api, "r-1", token="user:pw", tls=tls, timeout=5)
         try:
             seen = [stream.next_state(2.0) for _ in range(4)]
         finally:
@@ -198,8 +195,8 @@ def test_event_stream_over_tls_authenticates_filters_and_reads_state_changes(pki
         # The wrong CA and the wrong token both leave waiting to polling.
         other = TlsOptions(str(pki.other_ca_cert), None, None, False)
         with pytest.raises(UnreachableError, match="cannot open"):
-            FlowRunEvents.open(server.api, "r-1", token="user:pw", tls=other, user_agent="t", timeout=5)
+            FlowRunEvents.open(server.api, "r-1", token="user:pw", tls=other, timeout=5)
         with pytest.raises(UnreachableError, match="event stream closed"):
-            FlowRunEvents.open(server.api, "r-1", token="nope", tls=tls, user_agent="t", timeout=5)
+            FlowRunEvents.open(server.api, "r-1", token="nope", tls=tls, timeout=5)
     finally:
         server.close()

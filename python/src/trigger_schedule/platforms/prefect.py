@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from trigger_schedule.errors import ConfigError, PlatformError, RejectedError
-from trigger_schedule.http import USER_AGENT, raise_for_response
+from trigger_schedule.http import raise_for_response
 from trigger_schedule.platforms.base import (
     LogChunk,
     Platform,
@@ -288,7 +288,6 @@ class PrefectPlatform(Platform):
             run.run_id,
             token=self._auth_string(),
             tls=self.http.options.tls,
-            user_agent=USER_AGENT,
             timeout=max(1.0, min(self.http.options.connect_timeout, deadline - self.clock.monotonic())),
         )
         try:
