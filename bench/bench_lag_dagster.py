@@ -6,8 +6,9 @@ request sent after the launch (status, logs, history), divided by the time from 
 creation to the waiter returning.
 
 Modes, each on the `slow` job of tests/platforms/dagster/defs.py sleeping --seconds:
-  ts-adaptive    the CLI with predictive-polling off: the core's polling, 1 s growing x1.5 to 15 s
-  ts-predictive  the CLI with its default predictive polling (the job's earlier runs are the history)
+  ts-events      the CLI as shipped: follows the run on the webserver's event subscription (websocket)
+  ts-adaptive    the CLI with events and predictive-polling off: the core's polling, 1 s growing x1.5 to 15 s
+  ts-predictive  the CLI with events off and predictive polling on (the job's earlier runs are the history)
   fixed-5s       launchRun, then runOrError every 5 s with requests (what peer tools do)
   fixed-10s      the same every 10 s
 
@@ -47,9 +48,9 @@ TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 MAX_WAIT_S = 600.0
 
 
-def run_cli(server: Dagster, seconds: float, predictive: bool, workdir: Path) -> tuple[str, float, int]:
+def run_cli(server: Dagster, seconds: float, events: bool, predictive: bool, workdir: Path) -> tuple[str, float, int]:
     """One CLI run; (run id, exit wall time, requests sent after the launch)."""
-    options = json.dumps({"location": server.location, "predictive-polling": predictive})
+    options = json.dumps({"location": server.location, "events": events, "predictive-polling": predictive})
     params = json.dumps({"ops": {"nap": {"config": {"seconds": seconds}}}})
     result_file = workdir / "result.json"
     command = [
@@ -145,11 +146,12 @@ def main() -> None:
         return round(args.seconds + rng.uniform(0, args.jitter), 2)
 
     modes: dict[str, Callable[[Dagster], tuple[str, float, int]]] = {
-        "ts-adaptive": lambda s: run_cli(s, seconds(), False, workdir),
+        "ts-events": lambda s: run_cli(s, seconds(), True, False, workdir),
+        "ts-adaptive": lambda s: run_cli(s, seconds(), False, False, workdir),
         "fixed-5s": lambda s: run_fixed(s, seconds(), 5.0),
         "fixed-10s": lambda s: run_fixed(s, seconds(), 10.0),
         # Last, so the earlier runs of the same job are its history.
-        "ts-predictive": lambda s: run_cli(s, seconds(), True, workdir),
+        "ts-predictive": lambda s: run_cli(s, seconds(), False, True, workdir),
     }
     server = start_dagster()
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in modes}

@@ -202,13 +202,36 @@ def test_dry_run_sends_nothing(dagster: Dagster, tmp_path: Path) -> None:
     assert not [r for r in dagster.runs(job="record") if tags_of(r).get("trigger-schedule/sha") == env["GITHUB_SHA"]]
 
 
+def _operations(stderr: str) -> list[str]:
+    """The GraphQL operations a --debug log shows the CLI sending, in order."""
+    return re.findall(r"-> POST \S+ .*?query\W+(?:mutation|query) (\w+)", stderr)
+
+
+def test_waiting_follows_the_event_subscription_instead_of_polling(dagster: Dagster, tmp_path: Path) -> None:
+    # The same 4 s run, followed on the subscription and then polled every 200 to 500 ms.
+    params = json.dumps({"ops": {"nap": {"config": {"seconds": 4}}}})
+    run = ("--params", params, "--timeout", "90s", "--force-new", "--debug")
+    pushed = run_cli(*trigger(dagster, "slow", *run), cwd=tmp_path, timeout=CLI_TIMEOUT_S)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert "polling instead" not in pushed.stderr
+    assert "woke up" in pushed.stdout  # the run's log lines still reach the CI log
+    off = '{"events": false, "predictive-polling": false}'
+    polled = run_cli(*trigger(dagster, "slow", *run, "--platform-options", off), cwd=tmp_path, timeout=CLI_TIMEOUT_S)
+    assert polled.returncode == 0, polled.stdout + polled.stderr
+    pushed_polls = _operations(pushed.stderr).count("TriggerScheduleStatusAndLogs")
+    # Pushed: one poll after subscribing, one at the end, and at most one per 10 s of other events.
+    assert 2 <= pushed_polls <= 3 < _operations(polled.stderr).count("TriggerScheduleStatusAndLogs")
+    assert "TriggerScheduleLogs" not in _operations(pushed.stderr)  # log lines ride along with the polls
+
+
 def test_with_history_polls_predictively_and_logs_ride_along(dagster: Dagster, tmp_path: Path) -> None:
     args = trigger(dagster, "record", "--params", record_params(tmp_path / "o.json"), "--timeout", "90s")
+    args += ["--platform-options", '{"events": false}']  # predictive polling is what waits without events
     for _ in range(2):  # two successful runs: the history a forecast needs
         assert run_cli(*args, "--force-new", cwd=tmp_path, timeout=CLI_TIMEOUT_S).returncode == 0
     result = run_cli(*args, "--force-new", "--debug", cwd=tmp_path, timeout=CLI_TIMEOUT_S)
     assert result.returncode == 0, result.stdout + result.stderr
-    operations = re.findall(r"-> POST \S+ .*?query\W+(?:mutation|query) (\w+)", result.stderr)
+    operations = _operations(result.stderr)
     launch = operations.index("TriggerScheduleLaunch")
     assert operations[launch + 1] == "TriggerScheduleFirstPoll"  # one request: status, logs and history
     assert "TriggerScheduleLogs" not in operations  # events come with each status poll

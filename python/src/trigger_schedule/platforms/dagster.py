@@ -35,6 +35,7 @@ from trigger_schedule.platforms.base import (
     TriggerOutcome,
     TriggerRequest,
 )
+from trigger_schedule.platforms.dagster_events import RUN_END_EVENTS, RunEvents
 from trigger_schedule.secrets import MASK
 
 TAG_PREFIX = "trigger-schedule/"
@@ -81,6 +82,11 @@ SPARSE_MAX_S = 15.0
 WINDOW_MARGIN_S = 1.0
 KEEPALIVE_S = 5.0
 MAX_WATCH_STEPS = 100_000
+# Following the event subscription: how often control returns to the runner, how often other events
+# may bring a poll (and so their log lines), and the poll that runs even when nothing is pushed.
+EVENTS_HEARTBEAT_S = 1.0
+EVENTS_POLL_S = 10.0
+EVENTS_SAFETY_POLL_S = 30.0
 
 _ERROR_FIELDS = "__typename ... on Error { message } ... on PythonError { className }"
 _RUN_FIELDS = "runId jobName status creationTime startTime endTime"
@@ -197,8 +203,14 @@ class DagsterPlatform(Platform):
             "predictive-polling": {
                 "type": "boolean",
                 "default": True,
-                "description": "Schedule status polls around the end the job's recent runs predict "
-                "(needs 2 successful runs); false: plain poll-interval polling.",
+                "description": "Without the event subscription, schedule status polls around the end the "
+                "job's recent runs predict (needs 2 successful runs); false: plain poll-interval polling.",
+            },
+            "events": {
+                "type": "boolean",
+                "default": True,
+                "description": "Follow runs on the webserver's GraphQL event subscription (websocket) and poll "
+                "only when it pushes; polling takes over when it cannot be opened.",
             },
         },
     }
@@ -213,6 +225,7 @@ class DagsterPlatform(Platform):
         self.min_level = LOG_LEVELS[opts.get("log-level", "INFO")]
         self.terminate_policy: str = opts.get("terminate-policy", "SAFE_TERMINATE")
         self.predictive = bool(opts.get("predictive-polling", True))
+        self.events = bool(opts.get("events", True))
         self.endpoint = self.config.url.rstrip("/") + "/graphql"
         self._workspace: list[dict[str, Any]] | None = None
         # Local minus server wall clock, so a forecast made in server time can be slept on here.
@@ -513,6 +526,48 @@ class DagsterPlatform(Platform):
     def watch(self, run: RunRef, deadline: float) -> Iterator[RunStatus] | None:
         # Every status poll from here on brings the new log events along: no separate log calls.
         self._log_cursor.setdefault(run.run_id, None)
+        return self._follow_events(run, deadline) if self.events else self._predict(run, deadline)
+
+    def _follow_events(self, run: RunRef, deadline: float) -> Iterator[RunStatus]:
+        """Poll when the subscription pushes: at once for the run's end, at most every 10 s for other
+        events (their log lines ride along), and every 30 s regardless."""
+        try:
+            events = RunEvents.open(
+                self.endpoint,
+                run.run_id,
+                headers=self._auth_headers(),
+                tls=self.http.options.tls,
+                timeout=max(1.0, min(self.http.options.connect_timeout, deadline - self.clock.monotonic())),
+            )
+        except UnreachableError:
+            fallback = self._predict(run, deadline)
+            if fallback is None:
+                raise  # the core's adaptive polling takes over
+            yield from fallback
+            return
+        self._watching.add(run.run_id)
+        try:
+            # Polled after subscribing: what happened before is in this answer, what happens later is pushed.
+            (_, status), _ = self._poll(run, deadline)
+            polled, unread = self.clock.monotonic(), False
+            for _ in range(int(max(0.0, deadline - polled) / EVENTS_HEARTBEAT_S) * 2 + 2):
+                yield status
+                left = deadline - self.clock.monotonic()
+                if status.state.terminal or left <= 0:
+                    return
+                batch = events.next_events(min(EVENTS_HEARTBEAT_S, left))
+                unread = unread or bool(batch)
+                since = self.clock.monotonic() - polled
+                ended = bool(batch) and not RUN_END_EVENTS.isdisjoint(batch or ())
+                if ended or (unread and since >= EVENTS_POLL_S) or since >= EVENTS_SAFETY_POLL_S:
+                    (_, status), _ = self._poll(run, deadline)
+                    polled, unread = self.clock.monotonic(), False
+        finally:
+            events.close()
+            self._watching.discard(run.run_id)
+            self._pending_logs.pop(run.run_id, None)
+
+    def _predict(self, run: RunRef, deadline: float) -> Iterator[RunStatus] | None:
         job = run.extra.get("job") if run.extra else None
         if not self.predictive or not job:
             return None
