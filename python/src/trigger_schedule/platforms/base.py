@@ -121,6 +121,10 @@ class Platform(ABC):
         """Runs of `job` not yet finished; only called when `can_list_active`."""
         raise NotImplementedError
 
+    def connect_timeout(self, deadline: float) -> float:
+        """How long opening a connection may take: the HTTP connect timeout, within the deadline (at least 1 s)."""
+        return max(1.0, min(self.http.options.connect_timeout, deadline - self.clock.monotonic()))
+
     def watch(self, run: RunRef, deadline: float) -> Iterator[RunStatus] | None:
         """Statuses pushed by the server (a long poll or stream), or None to be polled.
 

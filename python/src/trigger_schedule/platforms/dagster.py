@@ -537,7 +537,7 @@ class DagsterPlatform(Platform):
                 run.run_id,
                 headers=self._auth_headers(),
                 tls=self.http.options.tls,
-                timeout=max(1.0, min(self.http.options.connect_timeout, deadline - self.clock.monotonic())),
+                timeout=self.connect_timeout(deadline),
             )
         except UnreachableError:
             fallback = self._predict(run, deadline)

@@ -288,7 +288,7 @@ class PrefectPlatform(Platform):
             run.run_id,
             token=self._auth_string(),
             tls=self.http.options.tls,
-            timeout=max(1.0, min(self.http.options.connect_timeout, deadline - self.clock.monotonic())),
+            timeout=self.connect_timeout(deadline),
         )
         try:
             # Read after subscribing: a change before this read is in it, every later one is pushed.
