@@ -130,21 +130,25 @@ def test_unreachable_exits_5(tmp_path: Path) -> None:
     assert "cannot reach http://127.0.0.1:9" in result.stderr
 
 
+def _plan(server: GenericScheduler, directory: Path, triggers: str) -> Path:
+    """A plan file with one generic platform, `s`, and the given `triggers:` YAML."""
+    plan = directory / "plan.yml"
+    plan.write_text(f'version: 1\nplatforms:\n  s: {{type: generic, url: "{server.url}"}}\ntriggers:\n{triggers}')
+    return plan
+
+
 def test_broken_plan_exits_2_and_sends_nothing(generic_server: GenericScheduler, tmp_path: Path) -> None:
-    plan = tmp_path / "plan.yml"
-    plan.write_text(
-        f"""version: 1
-platforms:
-  s: {{type: generic, url: "{generic_server.url}"}}
-triggers:
-  - name: sync
+    plan = _plan(
+        generic_server,
+        tmp_path,
+        """  - name: sync
     job: ok
     timout: 5m
   - name: check
     job: ok
     needs: [synk]
     when: "deploy.environment == "
-"""
+""",
     )
     result = run_cli("run", "--config", str(plan), cwd=tmp_path)
     assert result.returncode == 2
@@ -166,38 +170,80 @@ def test_a_config_error_still_writes_the_result_file(generic_server: GenericSche
     assert generic_server.requests() == []
 
 
-# A platform with a bug: its trigger raises an exception no code path expects (with the token in it).
+# A platform with a bug: triggering the job "explode" raises an exception no code path expects
+# (with the token in it); every other job is triggered as usual.
 BROKEN_PLATFORM = """
 import os, sys
 from trigger_schedule import cli
 from trigger_schedule.platforms.generic import GenericPlatform
 
+original = GenericPlatform.trigger
+
 def trigger(self, request, deadline):
-    raise RuntimeError("bug near " + os.environ["TRIGGER_SCHEDULE_TOKEN"])
+    if request.job == "explode":
+        raise RuntimeError("bug near " + os.environ["TRIGGER_SCHEDULE_TOKEN"])
+    return original(self, request, deadline)
 
 GenericPlatform.trigger = trigger
 sys.exit(cli.main(sys.argv[1:]))
 """
 
 
-def test_an_internal_error_exits_70_with_outputs_and_no_token(generic_server: GenericScheduler, tmp_path: Path) -> None:
-    flags = ["trigger", "--url", generic_server.url, "--job", "ok", "--result-file", "r.json"]
+# A bug outside any trigger: writing the reports fails.
+BROKEN_REPORTS = """
+import os, sys
+from trigger_schedule import cli
+
+def write_reports(*args):
+    raise KeyError("bug near " + os.environ["TRIGGER_SCHEDULE_TOKEN"])
+
+cli._write_reports = write_reports
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def _run_broken(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=clean_env(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_an_internal_error_exits_70_and_the_other_triggers_go_on(
+    generic_server: GenericScheduler, tmp_path: Path
+) -> None:
+    triggers = """  - {name: broken, job: explode}
+  - {name: fine, job: instant}
+  - {name: after, job: instant, needs: [broken]}
+"""
+    plan = _plan(generic_server, tmp_path, triggers)
     for debug in ([], ["--debug"]):
-        result = subprocess.run(
-            [sys.executable, "-c", BROKEN_PLATFORM, *flags, *debug],
-            env=clean_env(),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        flags = ("run", "--config", str(plan), "--result-file", "r.json", "--force-new", *debug)
+        result = _run_broken(BROKEN_PLATFORM, *flags, cwd=tmp_path)
         assert result.returncode == 70, result.stderr
-        assert "error: internal error: RuntimeError: bug near ***" in result.stderr
+        assert "[broken] internal error: RuntimeError: bug near ***" in result.stderr
         assert ("Traceback (most recent call last)" in result.stderr) == bool(debug)
         assert TOKEN not in result.stdout + result.stderr
         document = json.loads((tmp_path / "r.json").read_text())
         assert (document["status"], document["exit_code"]) == ("error", 70)
+        statuses = {t["name"]: (t["status"], t["exit_code"]) for t in document["triggers"]}
+        assert statuses == {"broken": ("error", 70), "fine": ("succeeded", 0), "after": ("not-started", 0)}
         assert TOKEN not in json.dumps(document)
+
+
+def test_an_internal_error_outside_the_triggers_exits_70_with_outputs(
+    generic_server: GenericScheduler, tmp_path: Path
+) -> None:
+    flags = ("trigger", "--url", generic_server.url, "--job", "instant", "--dotenv-file", "out.env")
+    result = _run_broken(BROKEN_REPORTS, *flags, cwd=tmp_path)
+    assert result.returncode == 70, result.stderr
+    assert "error: internal error: KeyError: 'bug near ***'" in result.stderr
+    assert "Traceback" not in result.stderr and TOKEN not in result.stdout + result.stderr
+    assert "TRIGGER_SCHEDULE_EXIT_CODE=70" in (tmp_path / "out.env").read_text()
 
 
 def test_env_vars_stand_in_for_flags(generic_server: GenericScheduler, tmp_path: Path) -> None:

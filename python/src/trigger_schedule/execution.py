@@ -92,6 +92,16 @@ class TriggerExecution:
             result.exit_code = int(exc.exit_code)
             result.reason = str(exc)
             self.console.error(f"[{trigger.name}] {exc}")
+        except Exception as exc:  # a bug: this trigger reports it, the others go on
+            result.status = "error"
+            if result.decision == "pending":
+                result.decision = "error"
+            result.exit_code = int(ExitCode.INTERNAL)
+            result.reason = f"internal error: {type(exc).__name__}: {exc}"
+            self.console.error(f"[{trigger.name}] {result.reason}")
+            import traceback
+
+            self.console.debug(traceback.format_exc())  # shown under --debug, redacted like every line
         finally:
             if result.decision not in ("skipped", "pending") or result.run_id:
                 result.finished_at = _iso(self.clock.now())

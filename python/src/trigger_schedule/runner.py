@@ -24,6 +24,7 @@ from trigger_schedule.urls import resolve_url
 
 # The order in which one exit code outranks another when several triggers fail differently.
 _EXIT_PRIORITY = [
+    ExitCode.INTERNAL,
     ExitCode.USAGE,
     ExitCode.AUTH,
     ExitCode.REJECTED,
