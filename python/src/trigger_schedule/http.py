@@ -15,7 +15,7 @@ import requests
 from trigger_schedule import __version__
 from trigger_schedule.backoff import Backoff, parse_retry_after
 from trigger_schedule.clock import Clock
-from trigger_schedule.errors import AuthError, Interrupted, RejectedError, UnreachableError
+from trigger_schedule.errors import AuthError, Interrupted, PlatformError, RejectedError, UnreachableError
 from trigger_schedule.secrets import MASK, REDACTOR
 
 USER_AGENT = f"trigger-schedule/{__version__}"
@@ -209,6 +209,25 @@ class HttpClient:
             else:
                 body = _excerpt(response)
             self._debug(f"<- HTTP {response.status_code} in {elapsed * 1000:.0f} ms: {body}")
+
+
+def json_body(response: requests.Response, what: str, *, hint: str) -> Any:
+    """The answer's JSON; an answer that is not JSON (a web UI, a proxy page) names the call and `hint`."""
+    try:
+        return response.json()
+    except ValueError:
+        raise PlatformError(f"{what}: the answer (HTTP {response.status_code}) is not JSON", hint=hint) from None
+
+
+def json_object(response: requests.Response, what: str, *, hint: str) -> dict[str, Any]:
+    """The answer's JSON object; anything else names the call and `hint`."""
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise PlatformError(f"{what}: the answer (HTTP {response.status_code}) is not a JSON object", hint=hint)
+    return document
 
 
 def raise_for_response(response: requests.Response, what: str) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 import requests
 
 from trigger_schedule.errors import PlatformError, RejectedError, UnreachableError
-from trigger_schedule.http import raise_for_response
+from trigger_schedule.http import json_object, raise_for_response
 from trigger_schedule.platforms.airflow_api import AirflowApi
 from trigger_schedule.platforms.airflow_logs import (
     LogCursor,
@@ -461,13 +461,4 @@ def _q(value: str) -> str:
 
 
 def _document(response: requests.Response, what: str) -> dict[str, Any]:
-    try:
-        document = response.json()
-    except ValueError:
-        document = None
-    if not isinstance(document, Mapping):
-        raise PlatformError(
-            f"{what}: the answer (HTTP {response.status_code}) is not a JSON object",
-            hint="check the platform url points at Airflow's web server / API server",
-        )
-    return dict(document)
+    return json_object(response, what, hint="check the platform url points at Airflow's web server / API server")

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from trigger_schedule.errors import AuthError, PlatformError, RejectedError
-from trigger_schedule.http import HttpClient, raise_for_response
+from trigger_schedule.http import HttpClient, json_object, raise_for_response
 from trigger_schedule.platforms.base import PlatformConfig
 from trigger_schedule.secrets import MASK, REDACTOR
 
@@ -205,13 +205,4 @@ def _looks_like_version(response: requests.Response) -> bool:
 
 
 def _json(response: requests.Response, what: str) -> dict[str, Any]:
-    try:
-        document = response.json()
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        raise PlatformError(
-            f"{what}: the answer (HTTP {response.status_code}) is not a JSON object",
-            hint="check the platform url points at Airflow's web server / API server",
-        )
-    return document
+    return json_object(response, what, hint="check the platform url points at Airflow's web server / API server")

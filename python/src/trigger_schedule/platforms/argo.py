@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 import requests
 
 from trigger_schedule.errors import ConfigError, PlatformError, RejectedError
-from trigger_schedule.http import raise_for_response
+from trigger_schedule.http import json_object, raise_for_response
 from trigger_schedule.platforms.base import (
     LogChunk,
     Platform,
@@ -383,14 +383,7 @@ def _entries(text: str) -> list[dict[str, Any]]:
     return entries
 
 
-def _json(response: requests.Response, what: str) -> Any:
-    try:
-        document = response.json()
-    except ValueError:
-        raise PlatformError(
-            f"{what}: the answer (HTTP {response.status_code}) is not JSON",
-            hint="check the platform url points at the Argo Server (its API answers under /api/v1)",
-        ) from None
-    if not isinstance(document, dict):
-        raise PlatformError(f"{what}: the answer is not a JSON object")
-    return document
+def _json(response: requests.Response, what: str) -> dict[str, Any]:
+    return json_object(
+        response, what, hint="check the platform url points at the Argo Server (its API answers under /api/v1)"
+    )

@@ -18,6 +18,7 @@ import requests
 
 from trigger_schedule import jsonpointer
 from trigger_schedule.errors import ConfigError, PlatformError, RejectedError
+from trigger_schedule.http import json_body
 from trigger_schedule.platforms.base import (
     LogChunk,
     Platform,
@@ -291,13 +292,7 @@ def _as_list(value: str | list[str]) -> list[str]:
 
 
 def _json(response: requests.Response, what: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise PlatformError(
-            f"{what}: the answer (HTTP {response.status_code}) is not JSON",
-            hint="check the platform url points at the scheduler's API, not its web UI",
-        ) from None
+    return json_body(response, what, hint="check the platform url points at the scheduler's API, not its web UI")
 
 
 def describe_defaults() -> Mapping[str, Any]:

@@ -20,7 +20,7 @@ import requests
 
 from trigger_schedule.durations import parse_duration
 from trigger_schedule.errors import AuthError, ConfigError, PlatformError, RejectedError
-from trigger_schedule.http import raise_for_response
+from trigger_schedule.http import json_body, raise_for_response
 from trigger_schedule.platforms.base import (
     LogChunk,
     Platform,
@@ -189,13 +189,8 @@ class PowerJobPlatform(Platform):
     def _data(self, response: requests.Response, what: str, login: bool = False) -> Any:
         if response.status_code >= 400:
             raise_for_response(response, what)
-        try:
-            document = response.json()
-        except ValueError:
-            raise PlatformError(
-                f"{what}: the answer (HTTP {response.status_code}) is not JSON",
-                hint="the platform url must be the powerjob-server address (e.g. http://host:7700), not the console",
-            ) from None
+        hint = "the platform url must be the powerjob-server address (e.g. http://host:7700), not the console"
+        document = json_body(response, what, hint=hint)
         if not isinstance(document, Mapping) or "success" not in document:
             raise PlatformError(f"{what}: the answer has no 'success' field: {str(document)[:200]}")
         if document["success"]:

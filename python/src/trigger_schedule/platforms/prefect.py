@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from trigger_schedule.errors import ConfigError, PlatformError, RejectedError
-from trigger_schedule.http import raise_for_response
+from trigger_schedule.http import json_body, raise_for_response
 from trigger_schedule.platforms.base import (
     LogChunk,
     Platform,
@@ -426,13 +426,11 @@ def _format_log(entry: Mapping[str, Any]) -> str:
 
 
 def _json(response: requests.Response, what: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise PlatformError(
-            f"{what}: the answer (HTTP {response.status_code}) is not JSON",
-            hint="point url at the Prefect server (e.g. http://host:4200) or its API URL, not another service",
-        ) from None
+    return json_body(
+        response,
+        what,
+        hint="point url at the Prefect server (e.g. http://host:4200) or its API URL, not another service",
+    )
 
 
 def _object(response: requests.Response, what: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import requests
 
 from trigger_schedule.errors import ConfigError, PlatformError, RejectedError, UnreachableError
-from trigger_schedule.http import raise_for_response
+from trigger_schedule.http import json_body, raise_for_response
 from trigger_schedule.platforms.base import (
     LogChunk,
     Platform,
@@ -311,10 +311,4 @@ def _options_of(execution: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _json(response: requests.Response, what: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise PlatformError(
-            f"{what}: the answer (HTTP {response.status_code}) is not JSON",
-            hint="check the platform url is Rundeck's base URL (without /api) and reachable",
-        ) from None
+    return json_body(response, what, hint="check the platform url is Rundeck's base URL (without /api) and reachable")

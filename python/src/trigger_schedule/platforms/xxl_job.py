@@ -19,7 +19,7 @@ from typing import Any
 import requests
 
 from trigger_schedule.errors import AuthError, ConfigError, Interrupted, PlatformError, RejectedError
-from trigger_schedule.http import raise_for_response
+from trigger_schedule.http import json_body, raise_for_response
 from trigger_schedule.platforms.base import (
     LogChunk,
     Platform,
@@ -413,10 +413,6 @@ def _envelope(response: requests.Response, what: str) -> dict[str, Any]:
 
 
 def _json(response: requests.Response, what: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise PlatformError(
-            f"{what}: the answer (HTTP {response.status_code}) is not JSON",
-            hint="check the url is the XXL-JOB admin including its context path (e.g. /xxl-job-admin)",
-        ) from None
+    return json_body(
+        response, what, hint="check the url is the XXL-JOB admin including its context path (e.g. /xxl-job-admin)"
+    )
