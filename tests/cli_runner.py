@@ -40,6 +40,18 @@ def run_cli(
     )
 
 
+def start_cli(*args: str, env: Mapping[str, str] | None = None, cwd: str | Path) -> subprocess.Popen[str]:
+    """The CLI as a background process (stdout and stderr together), for tests that signal it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "trigger_schedule", *args],
+        env=clean_env(env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def github_env(**extra: str) -> dict[str, str]:
     """A GitHub Actions context with a commit of its own, so tests never adopt each other's runs."""
     return {

@@ -7,7 +7,6 @@ import re
 import secrets
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 from argo_standin_client import Argo
-from cli_runner import TOKEN, clean_env, github_env, run_cli
+from cli_runner import TOKEN, github_env, run_cli, start_cli
 from servers.admin import wait_until as _wait_for
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.errors import RejectedError
@@ -178,14 +177,7 @@ def test_two_triggers_of_one_job_at_once_each_find_their_own_workflow(argo: Argo
 def test_sigterm_while_waiting_stops_the_workflow(argo: Argo, tmp_path: Path) -> None:
     argo.template("slow", duration=60, logs=["working"])
     args = trigger(argo, "slow", "--timeout", "2m", "--result-file", "r.json")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "trigger_schedule", *args],
-        env=clean_env(),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_cli(*args, cwd=tmp_path)
     try:
         _wait_for(lambda: any(w["status"].get("phase") == "Running" for w in argo.workflows()), 20)
         process.send_signal(signal.SIGTERM)

@@ -6,13 +6,12 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import TOKEN, clean_env, github_env, run_cli
+from cli_runner import TOKEN, github_env, run_cli, start_cli
 from dagster_server import Dagster, TokenProxy
 from trigger_schedule.errors import AuthError, RejectedError, UnreachableError
 from trigger_schedule.platforms.dagster import KEY_TAG, _Forecast, next_delay, raise_typed
@@ -162,14 +161,7 @@ def test_rerun_of_the_same_ci_context_adopts_the_run(dagster: Dagster, tmp_path:
 
 def test_sigterm_while_waiting_terminates_the_run(dagster: Dagster, tmp_path: Path) -> None:
     args = trigger(dagster, "slow", "--params", slow_params(120), "--timeout", "3m", "--result-file", "r.json")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "trigger_schedule", *args],
-        env=clean_env(),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_cli(*args, cwd=tmp_path)
     try:
         seen = _read_until(process, "STARTED", timeout=90)
         process.send_signal(signal.SIGTERM)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import TOKEN, clean_env, github_env, run_cli
+from cli_runner import TOKEN, github_env, run_cli, start_cli
 from dolphin_standin_client import PROJECT, Dolphin
 from servers.admin import wait_until as wait_for
 from trigger_schedule.clock import FakeClock
@@ -163,14 +161,7 @@ def test_two_triggers_of_one_job_at_once_each_follow_their_own_instance(dolphin:
 def test_sigterm_while_waiting_stops_the_instance(dolphin: Dolphin, tmp_path: Path) -> None:
     dolphin.definition("7009", duration=60, logs=["working"])
     args = trigger(dolphin, "7009", "--timeout", "2m", "--result-file", "r.json")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "trigger_schedule", *args],
-        env=clean_env(),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_cli(*args, cwd=tmp_path)
     try:
         # Also covers the refused STOP of a just-submitted instance (3.2: before the instance exists).
         wait_for(lambda: any(r["method"] == "GET" and "-instances/" in r["path"] for r in dolphin.requests()), 20)

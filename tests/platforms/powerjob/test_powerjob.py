@@ -6,7 +6,6 @@ import hashlib
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from cli_runner import TOKEN, clean_env, github_env, run_cli
+from cli_runner import TOKEN, github_env, run_cli, start_cli
 from powerjob_standin_client import PowerJob
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.errors import PlatformError, RejectedError
@@ -209,14 +208,7 @@ def test_lost_run_job_answer_is_not_resent(powerjob: PowerJob) -> None:
 def test_sigterm_while_waiting_stops_the_instance(powerjob: PowerJob, tmp_path: Path) -> None:
     powerjob.job(14, "slow", duration=60)
     args = trigger(powerjob, "slow", "--timeout", "2m")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "trigger_schedule", *args],
-        env=clean_env(),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_cli(*args, cwd=tmp_path)
     try:
         wait_for(lambda: any(i["status"] == 3 for i in powerjob.instances()), 20)
         process.send_signal(signal.SIGTERM)

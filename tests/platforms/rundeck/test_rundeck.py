@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import TOKEN, clean_env, github_env, run_cli
+from cli_runner import TOKEN, github_env, run_cli, start_cli
 from rundeck_client import Rundeck
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.http import HttpClient, HttpOptions
@@ -135,14 +134,7 @@ def test_a_lost_trigger_answer_is_recovered_without_a_second_execution(rundeck: 
 
 def test_sigterm_aborts_the_execution_and_exits_143(rundeck: Rundeck, tmp_path: Path) -> None:
     rundeck.job("slow", duration=60, logs=["working"])
-    process = subprocess.Popen(
-        [sys.executable, "-m", "trigger_schedule", *trigger(rundeck, "slow", "--result-file", "r.json")],
-        env=clean_env(github_env()),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_cli(*trigger(rundeck, "slow", "--result-file", "r.json"), env=github_env(), cwd=tmp_path)
     try:
         seen = _read_until(process, "triggered slow run", timeout=30)
         process.send_signal(signal.SIGTERM)

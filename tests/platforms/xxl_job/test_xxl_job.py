@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import clean_env, run_cli
 from cli_runner import github_env as ci_github_env
+from cli_runner import run_cli, start_cli
 from servers.admin import wait_until as _wait_for
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.errors import AuthError
@@ -156,14 +154,7 @@ def test_two_logs_with_one_marker_are_reported_not_guessed(xxl: Any, tmp_path: P
 
 def test_sigterm_while_waiting_kills_the_run(xxl: Any, tmp_path: Path) -> None:
     xxl.job(7, duration=60, lines=["working"])
-    process = subprocess.Popen(
-        [sys.executable, "-m", "trigger_schedule", *trigger(xxl, 7, "--timeout", "2m")],
-        env=clean_env(CREDS),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_cli(*trigger(xxl, 7, "--timeout", "2m"), env=CREDS, cwd=tmp_path)
     try:
         _wait_for(lambda: len(sent(xxl, "/joblog/logDetailCat")) >= 1, 20)
         process.send_signal(signal.SIGTERM)
