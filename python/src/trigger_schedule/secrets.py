@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import io
 import os
 import threading
@@ -117,17 +118,22 @@ def register_plan_secrets(
         REDACTOR.add(environ.get(token_env))
         REDACTOR.add(environ.get(password_env))
         if auth.get("token-file"):
-            # An unreadable file is reported, with its hint, when the platform is built.
-            with contextlib.suppress(OSError):
-                REDACTOR.add(Path(auth["token-file"]).read_text(encoding="utf-8").strip())
+            # An unreadable or empty file is reported, with its hint, when the platform is built.
+            with contextlib.suppress(ConfigError):
+                read_secret(env_name=None, file_path=auth["token-file"], environ=environ, what="")
+
+
+@functools.cache
+def _token_file_text(path: str) -> str:
+    """A token file's content, read once per process (masking and the platform both want it)."""
+    return Path(path).read_text(encoding="utf-8").strip()
 
 
 def read_secret(*, env_name: str | None, file_path: str | None, environ: Mapping[str, str], what: str) -> str | None:
     """The secret from a file or an env var; a missing source is a config error, not silence."""
     if file_path:
-        path = Path(file_path)
         try:
-            value = path.read_text(encoding="utf-8").strip()
+            value = _token_file_text(file_path)
         except OSError as exc:
             raise ConfigError(
                 f"{what}: cannot read the token file {file_path}: {exc.strerror}",
