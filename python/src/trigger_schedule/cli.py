@@ -307,7 +307,10 @@ def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict
     """A one-trigger plan from flags, validated exactly like a plan file."""
     platform: dict[str, Any] = {"type": args.platform or "generic"}
     # Messages name the platform: after its type, unless the type is no valid name (then validation says so).
-    name = platform["type"] if re.fullmatch(r"[A-Za-z0-9_.-]+", platform["type"]) else "cli"
+    from trigger_schedule.plan_schema import base_schema
+
+    valid_name = base_schema()["properties"]["platforms"]["propertyNames"]["pattern"]
+    name = platform["type"] if re.search(valid_name, platform["type"]) else "cli"
     trigger: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {"auth": {}, "tls": {}}
     flag_names: dict[str, str] = {}
