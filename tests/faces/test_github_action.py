@@ -264,7 +264,8 @@ def act_sandbox(tmp_path_factory: pytest.TempPathFactory) -> ActSandbox:
     shutil.copytree(REPO / "actions" / "trigger-schedule", repo / "actions" / "trigger-schedule", ignore=skip)
     shutil.copytree(WORKFLOW_DIR, repo / ".github" / "workflows")
     shutil.copytree(REPO / "python" / "src", repo / "python" / "src", ignore=skip)
-    for name in ("pyproject.toml", "README.md"):
+    shutil.copytree(REPO / "python" / "locks", repo / "python" / "locks")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(REPO / "python" / name, repo / "python" / name)
     (root / "home").mkdir()
     git = ["git", "-c", "user.name=selftest", "-c", "user.email=selftest@example.invalid", "-c", "commit.gpgsign=false"]
@@ -294,21 +295,23 @@ def _offline_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str
     return env
 
 
-def _setup(tmp_path: Path, action_dir: Path, path: str, installer: str) -> tuple[dict[str, str], str]:
+def _setup(
+    tmp_path: Path, action_dir: Path, path: str, installer: str, python: Path | None = BASE_PYTHON
+) -> tuple[dict[str, str], str]:
+    """Runs setup.sh as the action's first step does; python None leaves the input at its default."""
     output = tmp_path / "github_output"
     output.write_text("")
-    env = _offline_env(
-        tmp_path,
-        {
-            "PATH": path,
-            "HOME": str(tmp_path),
-            "RUNNER_TOOL_CACHE": str(tmp_path / "tool-cache"),
-            "GITHUB_ACTION_PATH": str(action_dir),
-            "GITHUB_OUTPUT": str(output),
-            "ACTION_PYTHON": str(BASE_PYTHON),
-            "TRIGGER_SCHEDULE_INSTALLER": installer,
-        },
-    )
+    extra = {
+        "PATH": path,
+        "HOME": str(tmp_path),
+        "RUNNER_TOOL_CACHE": str(tmp_path / "tool-cache"),
+        "GITHUB_ACTION_PATH": str(action_dir),
+        "GITHUB_OUTPUT": str(output),
+        "TRIGGER_SCHEDULE_INSTALLER": installer,
+    }
+    if python is not None:
+        extra["ACTION_PYTHON"] = str(python)
+    env = _offline_env(tmp_path, extra)
     done = subprocess.run(
         ["bash", str(action_dir / "setup.sh")],
         env=env,
@@ -320,7 +323,7 @@ def _setup(tmp_path: Path, action_dir: Path, path: str, installer: str) -> tuple
     assert done.returncode == 0, done.stdout + done.stderr
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
     output.write_text("")
-    return outputs, done.stdout
+    return outputs, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("installer", ["pip", "uv"])
@@ -349,7 +352,76 @@ def test_setup_names_a_missing_interpreter(tmp_path: Path) -> None:
         ["bash", str(ACTION_DIR / "setup.sh")], env=env, capture_output=True, text=True, timeout=TIMEOUT_S
     )
     assert done.returncode == 2
-    assert "::error::trigger-schedule: the python input 'no-such-python3' is not an interpreter" in done.stdout
+    assert "::error title=trigger-schedule setup::the python input 'no-such-python3' is not an interpreter" in (
+        done.stdout
+    )
+
+
+OLD_PYTHON = sorted(Path.home().glob(".pyenv/versions/3.10.*/bin/python3.10"))
+
+
+def _old_python_runner(tmp_path: Path) -> Path:
+    """A PATH whose python3 is 3.10 and that holds no other Python: only the tools setup.sh runs."""
+    if not OLD_PYTHON:
+        pytest.skip("no Python 3.10 under ~/.pyenv/versions to play an old runner's python3")
+    bin_dir = tmp_path / "runner-bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(OLD_PYTHON[-1])
+    for tool in ("bash", "cat", "cp", "dirname", "mkdir", "mktemp", "rm", "sed", "sort", "touch", "uname", "env"):
+        found = shutil.which(tool, path="/usr/bin:/bin")
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    return bin_dir
+
+
+def test_setup_on_an_old_runner_takes_a_python_from_the_tool_cache(tmp_path: Path, act_sandbox: ActSandbox) -> None:
+    """python3 is 3.10, as on ubuntu-22.04: the action builds from the 3.11+ in GitHub's tool-cache layout."""
+    bin_dir = _old_python_runner(tmp_path)
+    cached = tmp_path / "tool-cache" / "Python" / "3.11.7" / "x64" / "bin"
+    cached.mkdir(parents=True)
+    (cached / "python3").symlink_to(BASE_PYTHON)
+    older = tmp_path / "tool-cache" / "Python" / "3.10.13" / "x64" / "bin"
+    older.mkdir(parents=True)
+    (older / "python3").symlink_to(OLD_PYTHON[-1])
+    action_dir = act_sandbox.repo / "actions" / "trigger-schedule"
+    outputs, log = _setup(tmp_path, action_dir, str(bin_dir), "pip", python=None)
+    assert f"using {cached / 'python3'} from the tool cache" in log
+    version = subprocess.run(
+        [
+            outputs["python"],
+            "-c",
+            "import sys, trigger_schedule; print(sys.version_info[:2], trigger_schedule.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert version.stdout.startswith("(3, 11)"), version.stdout + version.stderr
+
+
+def test_setup_on_an_old_runner_without_a_newer_python_says_what_to_set(tmp_path: Path) -> None:
+    bin_dir = _old_python_runner(tmp_path)
+    env = _offline_env(
+        tmp_path,
+        {
+            "PATH": str(bin_dir),
+            "HOME": str(tmp_path),
+            "RUNNER_TOOL_CACHE": str(tmp_path / "empty-tool-cache"),
+            "GITHUB_ACTION_PATH": str(ACTION_DIR),
+            "TRIGGER_SCHEDULE_INSTALLER": "pip",
+        },
+    )
+    done = subprocess.run(
+        ["bash", str(ACTION_DIR / "setup.sh")], env=env, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    [annotation] = [line for line in done.stdout.splitlines() if line.startswith("::error")]
+    assert "needs Python 3.11 or newer, and python3 is 3.10." in annotation
+    assert "actions/setup-python" in annotation
+    assert "python input" in annotation
+    assert not (tmp_path / "empty-tool-cache" / "trigger-schedule").exists() or not any(
+        p.name.startswith("1") for p in (tmp_path / "empty-tool-cache" / "trigger-schedule").iterdir()
+    )
 
 
 def test_run_passes_inputs_untouched(tmp_path: Path) -> None:
