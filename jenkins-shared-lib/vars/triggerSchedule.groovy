@@ -119,11 +119,18 @@ Integer runCli() {
     ''', returnStatus: true)
 }
 
-// Installs the pinned CLI into a cached venv on the agent (resources/trigger-schedule/install.sh); returns its path.
+// Installs the core this library carries (resources/trigger-schedule: its wheel, and install.sh, which checks the
+// wheel's hash and installs the dependencies from the lock inside it) into a cached venv on the agent; returns
+// the CLI's path. The core needs no network; the dependencies come from the agent's pip index, by hash.
 String install(Map settings, String tmp) {
-    String installer = tmp + '/trigger-schedule-install.sh'
-    writeFile(file: installer, text: libraryResource('trigger-schedule/install.sh'))
-    List<String> installEnv = ['TRIGGER_SCHEDULE_INSTALLER=' + installer]
+    String installer = libraryResource('trigger-schedule/install.sh')
+    String wheelName = coreWheelName(installer)
+    String wheel = tmp + '/' + wheelName
+    writeFile(file: tmp + '/trigger-schedule-install.sh', text: installer)
+    writeFile(file: wheel, encoding: 'Base64',
+        text: libraryResource(resource: 'trigger-schedule/' + wheelName, encoding: 'Base64'))
+    List<String> installEnv = ['TRIGGER_SCHEDULE_INSTALLER=' + tmp + '/trigger-schedule-install.sh',
+        'TRIGGER_SCHEDULE_CORE_WHEEL=' + wheel]
     if (settings.installSpec) {
         installEnv << 'TRIGGER_SCHEDULE_INSTALL_SPEC=' + settings.installSpec
     }
@@ -137,6 +144,16 @@ String install(Map settings, String tmp) {
         ''', returnStdout: true).trim()
     }
     return cliPath
+}
+
+// The wheel install.sh pins: trigger_schedule-<its VERSION>-py3-none-any.whl.
+@NonCPS
+String coreWheelName(String installer) {
+    java.util.regex.Matcher version = installer =~ /(?m)^VERSION=(\S+)$/
+    if (!version.find()) {
+        error('trigger-schedule: resources/trigger-schedule/install.sh names no VERSION; the library is incomplete')
+    }
+    return 'trigger_schedule-' + version.group(1) + '-py3-none-any.whl'
 }
 
 // The CLI's variables for the given keys, in the order of FLAG_ENV.

@@ -3,14 +3,12 @@
 One groovy process runs every scenario (startup costs ~1 s): the harness supplies the Jenkins steps the library
 uses, running `sh` for real, and records each call. The scenarios drive the real CLI against the generic test
 server, a fake CLI that records the environment it was given, and once the real install path (install.sh into a
-cached venv, from a wheel built here, offline).
+cached venv, from the wheel the library carries, its dependencies by hash from the lock's wheelhouse, offline).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import importlib.metadata
 import json
 import os
 import re
@@ -18,13 +16,11 @@ import shutil
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from cli_runner import TOKEN, clean_env
 from servers.harness import GenericScheduler
 from trigger_schedule import __version__
@@ -35,6 +31,8 @@ LIB = ROOT / "jenkins-shared-lib"
 STEP = LIB / "vars" / "triggerSchedule.groovy"
 HELP = LIB / "vars" / "triggerSchedule.txt"
 INSTALLER = LIB / "resources" / "trigger-schedule" / "install.sh"
+CORE_WHEEL = LIB / "resources" / "trigger-schedule" / f"trigger_schedule-{__version__}-py3-none-any.whl"
+WHEELHOUSE = ROOT / ".tools" / "wheelhouse"
 HARNESS = Path(__file__).with_name("jenkins")
 CLI = Path(sys.executable).with_name("trigger-schedule")
 STEP_KEYS = ["credentialsId", "installSpec", "cliPath", "python", "confirm"]
@@ -76,43 +74,6 @@ def groovy_env() -> dict[str, str]:
     if javac:
         env["JAVA_HOME"] = str(Path(javac).resolve().parents[1])
     return env
-
-
-def build_wheel(out: Path) -> Path:
-    """trigger-schedule as a wheel: the source tree zipped with the installed metadata (no build, no network)."""
-    installed = importlib.metadata.distribution("trigger-schedule")
-    dist = f"trigger_schedule-{installed.version}"
-    wheel = out / f"{dist}-py3-none-any.whl"
-    out.mkdir(parents=True, exist_ok=True)
-    records: list[str] = []
-    with zipfile.ZipFile(wheel, "w") as archive:
-
-        def add(name: str, data: bytes) -> None:
-            archive.writestr(name, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            records.append(f"{name},sha256={digest},{len(data)}")
-
-        source = ROOT / "python" / "src"
-        for path in sorted((source / "trigger_schedule").rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                add(path.relative_to(source).as_posix(), path.read_bytes())
-        for name in ("METADATA", "entry_points.txt"):
-            add(f"{dist}.dist-info/{name}", (installed.read_text(name) or "").encode())
-        wheel_info = "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        add(f"{dist}.dist-info/WHEEL", wheel_info.encode())
-        archive.writestr(f"{dist}.dist-info/RECORD", "\n".join([*records, f"{dist}.dist-info/RECORD,,"]) + "\n")
-    return wheel
-
-
-def dependencies_only(target: Path) -> Path:
-    """This interpreter's site-packages without trigger-schedule, pip or setuptools: the CLI's dependencies."""
-    site = Path(requests.__file__).resolve().parents[1]
-    target.mkdir(parents=True, exist_ok=True)
-    skip = ("trigger_schedule", "__editable__", "_trigger_schedule", "pip", "setuptools", "_distutils_hack")
-    for entry in site.iterdir():
-        if not entry.name.startswith(skip) and not entry.name.endswith(".pth"):
-            (target / entry.name).symlink_to(entry.resolve())
-    return target
 
 
 FAKE_CLI = """#!{python}
@@ -246,10 +207,12 @@ def batch(
     stale = root / "ws-config-error" / "reports" / "result.json"
     stale.parent.mkdir(parents=True)
     stale.write_text('{"status": "succeeded", "exit_code": 0, "triggers": []}', encoding="utf-8")
+    if not (WHEELHOUSE / ".stamp").exists():
+        pytest.fail(f"{WHEELHOUSE} is missing: run `bash scripts/tools/github.sh` first (scripts/test.sh does)")
     install_env = {
         "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": str(build_wheel(root / "wheelhouse")),
-        "PYTHONPATH": str(dependencies_only(root / "deps")),
+        "PIP_FIND_LINKS": str(WHEELHOUSE),
+        "PIP_CONFIG_FILE": os.devnull,
         "XDG_CACHE_HOME": str(root / "cache"),
     }
     mapping, _ = mapping_config(root / "ws-mapping" / "result.json")
@@ -549,9 +512,11 @@ def test_real_install_path_then_cached(batch: Batch) -> None:
     for scenario in (first, second):
         assert "error" not in scenario, scenario.get("error")
         assert scenario["returned"]["status"] == "succeeded"
-        [resource] = calls(scenario, "libraryResource")
-        assert resource["resource"] == "trigger-schedule/install.sh"
+        installer, wheel = calls(scenario, "libraryResource")
+        assert installer["resource"] == "trigger-schedule/install.sh"
+        assert (wheel["resource"], wheel["encoding"]) == (f"trigger-schedule/{CORE_WHEEL.name}", "Base64")
         install, run = calls(scenario, "sh")
+        assert install["env"]["TRIGGER_SCHEDULE_CORE_WHEEL"].endswith("/" + CORE_WHEEL.name)
         assert install["returnStdout"] is True
         assert install["env"]["TRIGGER_SCHEDULE_INSTALL_PYTHON"] == sys.executable
         assert "TRIGGER_SCHEDULE_INSTALL_SPEC" not in install["env"]  # the library's pin
@@ -559,8 +524,10 @@ def test_real_install_path_then_cached(batch: Batch) -> None:
         assert cli == install["stdout"].strip()
         assert cli.startswith(str(batch.root / "cache" / "trigger-schedule"))
         assert cli.endswith("/venv/bin/trigger-schedule")
-    assert "installing trigger-schedule==" in first["log"]
-    assert "using the cached trigger-schedule==" in second["log"]
+    digest = hashlib.sha256(CORE_WHEEL.read_bytes()).hexdigest()
+    assert f"installing trigger-schedule {__version__} (sha256:{digest[:16]}" in first["log"]
+    assert "--require-hashes" in first["log"]
+    assert "using the cached core" in second["log"]
     assert f"trigger-schedule {__version__}" in second["log"]
 
 
@@ -570,13 +537,15 @@ def test_install_failure_stops_the_step(batch: Batch) -> None:
     assert install["env"]["TRIGGER_SCHEDULE_INSTALL_SPEC"] == "x==1"
     assert install["env"]["TRIGGER_SCHEDULE_INSTALL_PYTHON"] == "/nonexistent/python3"
     assert scenario["error"]["message"] == "script returned exit code 2"
-    assert "no Python '/nonexistent/python3' on this agent" in scenario["log"]
+    assert "no Python '/nonexistent/python3' here" in scenario["log"]
 
 
-def test_installer_pins_the_library_release() -> None:
+def test_installer_pins_the_wheel_the_library_carries() -> None:
+    """install.sh names this release and the hash of the wheel beside it; no default asks an index for the core."""
     text = INSTALLER.read_text(encoding="utf-8")
     assert f"VERSION={__version__}\n" in text
-    assert "trigger-schedule==$VERSION" in text
+    assert f"SHA256={hashlib.sha256(CORE_WHEEL.read_bytes()).hexdigest()}\n" in text
+    assert "--require-hashes" in text
 
 
 def test_token_never_leaks(batch: Batch) -> None:

@@ -156,11 +156,17 @@ class Harness {
             self.calls << [step: 'pwd', args: args]
             return (args.tmp ? self.tmpDir : self.workspace).path
         })
+        // Jenkins' writeFile: encoding 'Base64' decodes the text into bytes.
         binding.setVariable('writeFile', { Map args ->
-            self.calls << [step: 'writeFile', file: args.file.toString(), length: args.text.toString().length()]
+            self.calls << [step: 'writeFile', file: args.file.toString(), length: args.text.toString().length(),
+                           encoding: (args.encoding ?: 'UTF-8').toString()]
             File file = self.resolve(args.file.toString())
             file.parentFile.mkdirs()
-            file.setText(args.text.toString(), (args.encoding ?: 'UTF-8') as String)
+            if (args.encoding == 'Base64') {
+                file.bytes = args.text.toString().decodeBase64()
+            } else {
+                file.setText(args.text.toString(), (args.encoding ?: 'UTF-8') as String)
+            }
         })
         binding.setVariable('fileExists', { Object path ->
             self.calls << [step: 'fileExists', file: path.toString()]
@@ -170,13 +176,16 @@ class Harness {
             self.calls << [step: 'readJSON', args: args.collectEntries { k, v -> [k, v.toString()] }]
             return new JsonSlurper().parse(self.resolve(args.file.toString()), 'UTF-8')
         })
-        binding.setVariable('libraryResource', { Object path ->
-            self.calls << [step: 'libraryResource', resource: path.toString()]
+        // Jenkins' libraryResource: a path, or [resource: path, encoding: 'Base64'] for a binary file.
+        binding.setVariable('libraryResource', { Object argument ->
+            Map args = argument instanceof Map ? (Map) argument : [resource: argument]
+            String path = args.resource.toString()
+            self.calls << [step: 'libraryResource', resource: path, encoding: (args.encoding ?: 'UTF-8').toString()]
             File file = new File(self.libDir, 'resources/' + path)
             if (!file.file) {
                 throw new StepError("No such library resource ${path} could be found.")
             }
-            return file.getText('UTF-8')
+            return args.encoding == 'Base64' ? file.bytes.encodeBase64().toString() : file.getText('UTF-8')
         })
         return binding
     }
