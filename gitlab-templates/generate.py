@@ -3,6 +3,10 @@
     python gitlab-templates/generate.py          rewrite templates/trigger-schedule.yml,
                                                  classic/trigger-schedule.yml and README.md's table
     python gitlab-templates/generate.py --check  exit 1 if any of them is out of date (a test runs this)
+    python gitlab-templates/generate.py --core-project GROUP/PROJECT --out DIR
+                                                 write the templates into DIR for a component project at
+                                                 GROUP/PROJECT, whose package registry serves the core
+                                                 (scripts/release/gitlab_component.sh does this on a release)
 
 `trigger_schedule.cli.ALL_FLAGS` is the single source of options; this file only adds what is
 GitLab's: the job's own inputs, input types, options, regexes and the job around the CLI.
@@ -10,8 +14,10 @@ GitLab's: the job's own inputs, input types, options, regexes and the job around
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +31,18 @@ CLASSIC = HERE / "classic" / "trigger-schedule.yml"
 README = HERE / "README.md"
 TABLE_START, TABLE_END = "<!-- inputs:start (generate.py) -->", "<!-- inputs:end -->"
 
+INSTALLER = HERE.parent / "jenkins-shared-lib" / "resources" / "trigger-schedule" / "install.sh"
 VENV = ".cache/trigger-schedule-venv"
-INSTALL_SPEC = f"trigger-schedule=={__version__}"
 IMAGE = "python:3.12-slim"
+# The component project this library releases to (its package registry serves the core's wheel); a release
+# into another project writes that project's path instead (--core-project).
+CORE_PROJECT = "trigger-schedule/component"
+
+
+def core_index(project: str) -> str:
+    """GitLab's PyPI simple API of a project (doc/user/packages/pypi_repository), by its URL-encoded path."""
+    return f"$CI_API_V4_URL/projects/{urllib.parse.quote(project, safe='')}/packages/pypi/simple"
+
 
 # The job's own inputs, before the CLI's. `token-variable` is the GitLab name of --token-env.
 GITLAB_INPUTS: dict[str, dict[str, Any]] = {
@@ -56,11 +71,18 @@ GITLAB_INPUTS: dict[str, dict[str, Any]] = {
         "regex": r"^\S+$",
         "description": "Python interpreter that creates the venv the core is installed into.",
     },
+    "core-index": {
+        "default": core_index(CORE_PROJECT),
+        "regex": r"^\S+$",
+        "description": "Simple index that serves this release's core wheel, installed pinned to its version and "
+        "SHA-256 (default: the package registry of the component project it was released from; a mirror of "
+        "it works too). Asked for the core only; the dependencies come from pip's own index, by hash.",
+    },
     "install-spec": {
-        "default": INSTALL_SPEC,
-        "regex": r"^\S.*$",
-        "description": "What pip installs into the venv: requirements and pip options, space-separated "
-        "(default: the core this template was released with).",
+        "default": "",
+        "regex": r"^(\S.*)?$",
+        "description": "A core wheel file in the job to install instead of this release's (your own build; "
+        "its dependencies still come from the lock inside it).",
     },
     "token-variable": {
         "default": "SCHEDULE_API_TOKEN",
@@ -131,8 +153,9 @@ def flag_inputs() -> dict[str, dict[str, Any]]:
     return inputs
 
 
-def all_inputs() -> dict[str, dict[str, Any]]:
+def all_inputs(project: str = CORE_PROJECT) -> dict[str, dict[str, Any]]:
     own = {name: {"type": "string", **spec} for name, spec in GITLAB_INPUTS.items()}
+    own["core-index"] = {**own["core-index"], "default": core_index(project)}
     return {**own, **flag_inputs()}
 
 
@@ -161,30 +184,30 @@ def _variable_yaml(flag: Flag) -> str:
     return f'    {flag.env}: {{value: "$[[ inputs.{name} ]]", expand: false}}'
 
 
+def _install_script() -> str:
+    """install.sh (the Jenkins step's installer) as the body of a heredoc: one installer for both faces."""
+    body = INSTALLER.read_text(encoding="utf-8").split("\n", 1)[1]  # without the shebang
+    return "".join(f"      {line}\n" if line else "\n" for line in body.splitlines())
+
+
 def shared_job() -> str:
     """Cache and script, the same in the component and the classic template."""
     return f"""  cache:
     - key: trigger-schedule-{__version__}
       paths: [{VENV}/]
   script:
-    # Install the core once per cache; another install-spec or a broken venv rebuilds it.
+    # Installs this release's core, checked by its SHA-256, and its hash-locked dependencies, once per cache
+    # (the text of jenkins-shared-lib/resources/trigger-schedule/install.sh); prints the CLI's path.
     - |
-      if [ "$(cat "$TRIGGER_SCHEDULE_VENV/.install-spec" 2>/dev/null)" != "$TRIGGER_SCHEDULE_INSTALL_SPEC" ] ||
-        ! "$TRIGGER_SCHEDULE_VENV/bin/python" -c "import trigger_schedule" >/dev/null 2>&1; then
-        rm -rf "$TRIGGER_SCHEDULE_VENV"
-        "$TRIGGER_SCHEDULE_PYTHON" -m venv "$TRIGGER_SCHEDULE_VENV"
-        set -f
-        "$TRIGGER_SCHEDULE_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \\
-          $TRIGGER_SCHEDULE_INSTALL_SPEC
-        set +f
-        printf '%s' "$TRIGGER_SCHEDULE_INSTALL_SPEC" > "$TRIGGER_SCHEDULE_VENV/.install-spec"
-      fi
-    - '"$TRIGGER_SCHEDULE_VENV/bin/python" -m trigger_schedule run'
+      TRIGGER_SCHEDULE_CLI=$(bash -s <<'TRIGGER_SCHEDULE_INSTALL'
+{_install_script()}      TRIGGER_SCHEDULE_INSTALL
+      )
+      "$TRIGGER_SCHEDULE_CLI" run
 """
 
 
-def component() -> str:
-    inputs = "\n".join(_input_yaml(name, spec) for name, spec in all_inputs().items())
+def component(project: str = CORE_PROJECT) -> str:
+    inputs = "\n".join(_input_yaml(name, spec) for name, spec in all_inputs(project).items())
     variables = "\n".join(_variable_yaml(flag) for flag in ALL_FLAGS)
     return f"""# trigger-schedule as a GitLab CI/CD component: one job that runs `trigger-schedule run`.
 # Every input reaches the CLI as its own TRIGGER_SCHEDULE_* variable with `expand: false`;
@@ -205,7 +228,9 @@ spec:
   image: $[[ inputs.image ]]
   retry: $[[ inputs.retry ]]
   variables:
-    TRIGGER_SCHEDULE_PYTHON: {{value: "$[[ inputs.python ]]", expand: false}}
+    TRIGGER_SCHEDULE_INSTALL_PYTHON: {{value: "$[[ inputs.python ]]", expand: false}}
+    # Expanded, so the default's $CI_API_V4_URL (or your own variable) becomes this instance's API.
+    TRIGGER_SCHEDULE_CORE_INDEX: "$[[ inputs.core-index ]]"
     TRIGGER_SCHEDULE_INSTALL_SPEC: {{value: "$[[ inputs.install-spec ]]", expand: false}}
     # Relative to the job's directory (the checkout), like the cache path.
     TRIGGER_SCHEDULE_VENV: {VENV}
@@ -218,15 +243,16 @@ spec:
 """
 
 
-def classic() -> str:
+def classic(project: str = CORE_PROJECT) -> str:
     return f"""# trigger-schedule as a classic template: include this file (project, remote or local) and
 # extend the hidden job; set the CLI's TRIGGER_SCHEDULE_* variables in your job. See ../README.md.
 # Generated by ../generate.py; cache and script are the component's.
 .trigger-schedule:
   image: {IMAGE}
   variables:
-    TRIGGER_SCHEDULE_PYTHON: python3
-    TRIGGER_SCHEDULE_INSTALL_SPEC: {INSTALL_SPEC}
+    TRIGGER_SCHEDULE_INSTALL_PYTHON: python3
+    # The package registry that serves this release's core; see ../README.md.
+    TRIGGER_SCHEDULE_CORE_INDEX: "{core_index(project)}"
     TRIGGER_SCHEDULE_VENV: {VENV}
     # The name, not the value, of the masked CI/CD variable that holds the token.
     TRIGGER_SCHEDULE_TOKEN_ENV: {GITLAB_INPUTS["token-variable"]["default"]}
@@ -264,9 +290,23 @@ def readme(current: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="Write the GitLab templates and the README's inputs table.")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a generated file is out of date")
+    parser.add_argument("--core-project", default=CORE_PROJECT, help="the component project's GROUP/PATH")
+    parser.add_argument("--out", type=Path, help="write the two templates under this directory instead")
+    args = parser.parse_args(argv)
+    if args.out:
+        for relative, text in (
+            ("templates/trigger-schedule.yml", component(args.core_project)),
+            ("classic/trigger-schedule.yml", classic(args.core_project)),
+        ):
+            target = args.out / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        return 0
     wanted = {COMPONENT: component(), CLASSIC: classic(), README: readme(README.read_text(encoding="utf-8"))}
     stale = [path for path, text in wanted.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
-    if "--check" in argv:
+    if args.check:
         for path in stale:
             print(f"{path.relative_to(HERE.parent)} is out of date: run python gitlab-templates/generate.py")
         return 1 if stale else 0

@@ -9,7 +9,6 @@ is skipped; test_real_install_path runs that step for real, offline, from a loca
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import importlib.metadata
 import json
@@ -18,13 +17,11 @@ import re
 import shutil
 import subprocess
 import sys
-import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 from cli_runner import TOKEN
 from servers.harness import GenericScheduler
@@ -38,16 +35,32 @@ COMPONENT = TEMPLATES / "templates" / "trigger-schedule.yml"
 CLASSIC = TEMPLATES / "classic" / "trigger-schedule.yml"
 GCL = ROOT / ".tools" / "node" / "node_modules" / ".bin" / "gitlab-ci-local"
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
-INSTALL_SPEC = str(ROOT / "python")
 COMPONENT_REF = "$CI_SERVER_FQDN/$CI_PROJECT_PATH/trigger-schedule@$CI_COMMIT_SHA"
 VENV = ".cache/trigger-schedule-venv"
 FAST = {"poll-interval": "100ms", "poll-max-interval": "300ms"}
 
 # Inputs that are GitLab's, not CLI flags. `token-variable` is the GitLab name of --token-env.
-GITLAB_INPUTS = {"job-name", "stage", "manual", "image", "retry", "python", "install-spec", "token-variable"}
+GITLAB_INPUTS = {
+    "job-name",
+    "stage",
+    "manual",
+    "image",
+    "retry",
+    "python",
+    "core-index",
+    "install-spec",
+    "token-variable",
+}
 RENAMED = {"token-env": "token-variable"}
 # Variables the templates set for their own script; none may collide with a CLI flag's variable.
-TEMPLATE_VARIABLES = {"TRIGGER_SCHEDULE_PYTHON", "TRIGGER_SCHEDULE_INSTALL_SPEC", "TRIGGER_SCHEDULE_VENV"}
+TEMPLATE_VARIABLES = {
+    "TRIGGER_SCHEDULE_INSTALL_PYTHON",
+    "TRIGGER_SCHEDULE_CORE_INDEX",
+    "TRIGGER_SCHEDULE_INSTALL_SPEC",
+    "TRIGGER_SCHEDULE_VENV",
+}
+INSTALLER = ROOT / "jenkins-shared-lib" / "resources" / "trigger-schedule" / "install.sh"
+CORE_SHA256 = re.search(r"^SHA256=(\w+)$", INSTALLER.read_text(encoding="utf-8"), re.M).group(1)  # type: ignore[union-attr]
 # Host variables kept from the jobs: gitlab-ci-local copies its own environment into every job,
 # over the job's variables.
 _LEAKY = ("CI", "GITHUB_", "GITLAB_", "JENKINS_", "BUILD_", "GIT_", "RUNNER_", "TRIGGER_SCHEDULE_", "PIP_")
@@ -111,7 +124,10 @@ def test_inputs_are_typed_like_the_cli() -> None:
     duration = re.compile(inputs["timeout"]["regex"])
     assert all(duration.match(v) for v in ("", "90", "90s", "1h30m", "250ms", "1.5m"))
     assert not any(duration.match(v) for v in ("soon", "90 s", "-1s"))
-    assert inputs["install-spec"]["default"] == f"trigger-schedule=={__version__}"
+    assert inputs["install-spec"]["default"] == ""
+    assert (
+        inputs["core-index"]["default"] == "$CI_API_V4_URL/projects/trigger-schedule%2Fcomponent/packages/pypi/simple"
+    )
     assert inputs["token-variable"]["default"] == "SCHEDULE_API_TOKEN"
 
 
@@ -129,7 +145,10 @@ def test_inputs_reach_the_script_only_through_variables() -> None:
     job = _job(body)
     assert classic["script"] == job["script"]
     assert classic["cache"] == job["cache"] == [{"key": f"trigger-schedule-{__version__}", "paths": [f"{VENV}/"]}]
-    assert classic["variables"]["TRIGGER_SCHEDULE_INSTALL_SPEC"] == f"trigger-schedule=={__version__}"
+    header, _ = _documents(COMPONENT)
+    assert classic["variables"]["TRIGGER_SCHEDULE_CORE_INDEX"] == header["spec"]["inputs"]["core-index"]["default"]
+    assert job["variables"]["TRIGGER_SCHEDULE_CORE_INDEX"] == "$[[ inputs.core-index ]]"  # expanded: $CI_API_V4_URL
+    assert "TRIGGER_SCHEDULE_INSTALL_SPEC" not in classic["variables"]  # the release's own core by default
     assert classic["variables"]["TRIGGER_SCHEDULE_VENV"] == job["variables"]["TRIGGER_SCHEDULE_VENV"] == VENV
     # The token itself never passes through a template: only its variable's name does.
     both = COMPONENT.read_text() + CLASSIC.read_text()
@@ -206,12 +225,20 @@ needs_gcl = pytest.mark.skipif(
 
 @pytest.fixture(scope="session")
 def prebuilt_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv that reaches this checkout's core and its dependencies through a .pth file."""
+    """A venv that reaches this checkout's core and its dependencies through a .pth file, marked as the
+    installer's cache for this release and interpreter (so the job skips the install; the consumer tests
+    in test_consumers.py run it for real)."""
     venv = tmp_path_factory.mktemp("venv") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     (site,) = venv.glob("lib/python*/site-packages")
     purelib = Path(importlib.metadata.distribution("requests").locate_file(""))
     (site / "trigger-schedule-tests.pth").write_text(f"{ROOT / 'python' / 'src'}\n{purelib}\n", encoding="utf-8")
+    cli = venv / "bin" / "trigger-schedule"
+    cli.write_text('#!/bin/sh\nexec "$(dirname "$0")/python" -m trigger_schedule "$@"\n', encoding="utf-8")
+    cli.chmod(0o755)
+    version = ".".join(map(str, sys.version_info[:3]))
+    key = hashlib.sha256(f"{CORE_SHA256}\n{sys.executable}\n{version}\n".encode()).hexdigest()[:16]
+    (venv / ".installed").write_text(key + "\n", encoding="utf-8")
     return venv
 
 
@@ -261,7 +288,6 @@ def pipeline(tmp_path: Path, generic_server: GenericScheduler, prebuilt_venv: Pa
         subprocess.run([*git, "commit", "-q", "-m", "test"], cwd=repo, check=True, timeout=30)
         if prebuilt:
             shutil.copytree(prebuilt_venv, repo / VENV, symlinks=True)
-            (repo / VENV / ".install-spec").write_text(INSTALL_SPEC, encoding="utf-8")
         return Pipeline(repo, generic_server)
 
     yield make
@@ -272,7 +298,7 @@ def component(**inputs: Any) -> dict[str, Any]:
     fast = {} if "config" in inputs else FAST
     return {
         "component": COMPONENT_REF,
-        "inputs": {"install-spec": INSTALL_SPEC, "python": sys.executable, **fast, **inputs},
+        "inputs": {"python": sys.executable, **fast, **inputs},
     }
 
 
@@ -390,7 +416,7 @@ def test_classic_template_with_extends(pipeline: Any) -> None:
                 "extends": ".trigger-schedule",
                 "stage": "trigger",
                 "variables": {
-                    "TRIGGER_SCHEDULE_INSTALL_SPEC": INSTALL_SPEC,
+                    "TRIGGER_SCHEDULE_INSTALL_PYTHON": sys.executable,
                     "TRIGGER_SCHEDULE_URL": "$SCHEDULER_URL",
                     "TRIGGER_SCHEDULE_JOB": "instant",
                     "TRIGGER_SCHEDULE_PARAM": "ref=$CI_COMMIT_SHA",
@@ -493,86 +519,3 @@ def test_hostile_inputs_reach_the_server_unchanged(pipeline: Any, tmp_path: Path
     assert not canary.exists()
     assert not list(p.repo.rglob("PWNED"))
     assert_no_token(p)
-
-
-def _wheel(dest: Path, name: str, version: str, files: Mapping[str, bytes], tag: str) -> None:
-    """A wheel of `files` (archive name -> bytes); RECORD is written last."""
-    dist = re.sub(r"[-_.]+", "_", name)
-    record = []
-    with zipfile.ZipFile(dest / f"{dist}-{version}-{tag}.whl", "w") as archive:
-        for arcname, data in files.items():
-            archive.writestr(arcname, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            record.append(f"{arcname},sha256={digest},{len(data)}")
-        info = next(a for a in files if a.endswith(".dist-info/METADATA")).rsplit("/", 1)[0]
-        archive.writestr(f"{info}/RECORD", "\n".join([*record, f"{info}/RECORD,,"]) + "\n")
-
-
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Wheels of the core (from python/) and its installed dependencies, so pip installs offline."""
-    dest = tmp_path_factory.mktemp("wheelhouse")
-    project = tomllib.loads((ROOT / "python" / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    info = f"trigger_schedule-{project['version']}.dist-info"
-    src = ROOT / "python" / "src"
-    files = {
-        p.relative_to(src).as_posix(): p.read_bytes()
-        for p in sorted(src.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc" and not p.name.endswith(".egg-info")
-    }
-    files = {k: v for k, v in files.items() if k.startswith("trigger_schedule/")}
-    metadata = [f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}"]
-    metadata += [f"Requires-Dist: {r}" for r in project["dependencies"]]
-    entry_points = ["[console_scripts]", *(f"{k} = {v}" for k, v in project["scripts"].items())]
-    for group, points in project.get("entry-points", {}).items():
-        entry_points += [f"[{group}]", *(f"{k} = {v}" for k, v in points.items())]
-    files[f"{info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
-    files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    files[f"{info}/entry_points.txt"] = ("\n".join(entry_points) + "\n").encode()
-    _wheel(dest, project["name"], project["version"], files, "py3-none-any")
-    # Dependencies: repack the installed distributions (their files as RECORD lists them).
-    from packaging.requirements import Requirement
-
-    todo, seen = [Requirement(r) for r in project["dependencies"]], set()
-    for _ in range(200):
-        if not todo:
-            break
-        req = todo.pop()
-        dist = importlib.metadata.distribution(req.name)
-        key = dist.metadata["Name"].lower()
-        if key in seen:
-            continue
-        seen.add(key)
-        for extra_req in dist.requires or []:
-            sub = Requirement(extra_req)
-            if sub.marker is None or sub.marker.evaluate({"extra": ""}):
-                todo.append(sub)
-        base = Path(dist.locate_file(""))
-        files = {}
-        for entry in dist.files or []:
-            path = Path(dist.locate_file(entry))
-            if entry.parts[0] == ".." or "__pycache__" in entry.parts or entry.name == "RECORD":
-                continue
-            if path.is_file() and path.resolve().is_relative_to(base.resolve()):
-                files[entry.as_posix()] = path.read_bytes()
-        wheel_info = (dist.read_text("WHEEL") or "").splitlines()
-        tag = next((line[4:].strip() for line in wheel_info if line.startswith("Tag:")), "py3-none-any")
-        _wheel(dest, dist.metadata["Name"], dist.version, files, tag)
-    return dest
-
-
-@needs_gcl
-def test_real_install_path(pipeline: Any, wheelhouse: Path) -> None:
-    spec = f"--no-index --find-links {wheelhouse} trigger-schedule=={__version__}"
-    p = pipeline(
-        {
-            "stages": ["trigger"],
-            "include": [component(stage="trigger", job="instant", **{"install-spec": spec})],
-            "trigger-schedule": {"variables": {"TRIGGER_SCHEDULE_URL": "$SCHEDULER_URL"}},
-        },
-        prebuilt=False,
-    )
-    assert p.run() == 0, p.stdout
-    assert (p.repo / VENV / ".install-spec").read_text() == spec
-    assert (p.repo / VENV / "bin" / "pip").exists()
-    assert [b["jobName"] for b in p.triggers()] == ["instant"]
