@@ -2,7 +2,8 @@
 # Builds the core's wheel, byte for byte reproducibly, into the Jenkins library's resources, where the
 # step installs it from (jenkins-shared-lib/README.md) and where the GitLab templates take its hash from.
 # `build_core.sh --check` fails when the committed wheel is not what python/ builds: run it without
-# --check and commit the wheel. `build_core.sh --out DIR` builds into DIR instead (the release does).
+# --check and commit the wheel. `build_core.sh --out DIR` builds the wheel and the sdist into DIR instead
+# (the release workflow does).
 # The backend is flit_core from python/locks/build.txt (hash-locked), in .tools/build-venv, offline after
 # its first install; the zip timestamps come from a fixed SOURCE_DATE_EPOCH.
 set -euo pipefail
@@ -63,3 +64,9 @@ if [ "$out" = "$RESOURCES" ]; then
 fi
 cp "$built" "$out/$name"
 echo "wrote $out/$name sha256:$sha"
+if [ "$out" != "$RESOURCES" ]; then
+  (cd "$scratch/python" && SOURCE_DATE_EPOCH=315532800 "$OLDPWD/$venv/bin/python" -c \
+    'import sys; from flit_core import buildapi; print(buildapi.build_sdist(sys.argv[1]))' "$scratch/dist" >/dev/null)
+  cp "$scratch"/dist/*.tar.gz "$out/"
+  echo "wrote $out/$(basename "$scratch"/dist/*.tar.gz)"
+fi
