@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import TOKEN, clean_env
+from cli_runner import TOKEN
+from groovy_runner import groovy_command, groovy_env
 from servers.harness import GenericScheduler
 from trigger_schedule import __version__
 from trigger_schedule.cli import ALL_FLAGS
@@ -33,7 +34,6 @@ HELP = LIB / "vars" / "triggerSchedule.txt"
 INSTALLER = LIB / "resources" / "trigger-schedule" / "install.sh"
 CORE_WHEEL = LIB / "resources" / "trigger-schedule" / f"trigger_schedule-{__version__}-py3-none-any.whl"
 WHEELHOUSE = ROOT / ".tools" / "wheelhouse"
-HARNESS = Path(__file__).with_name("jenkins")
 CLI = Path(sys.executable).with_name("trigger-schedule")
 STEP_KEYS = ["credentialsId", "installSpec", "cliPath", "python", "confirm"]
 CREDENTIAL_ID = "schedule-api-token"
@@ -65,15 +65,6 @@ def camel(flag: str) -> str:
 
 def flag_table() -> dict[str, str]:
     return {camel(flag.flags[0]): flag.env for flag in ALL_FLAGS}
-
-
-def groovy_env() -> dict[str, str]:
-    env = clean_env()
-    env.pop("TRIGGER_SCHEDULE_TOKEN")  # only withCredentials may bind the token
-    javac = shutil.which("javac") or shutil.which("java")
-    if javac:
-        env["JAVA_HOME"] = str(Path(javac).resolve().parents[1])
-    return env
 
 
 FAKE_CLI = """#!{python}
@@ -290,7 +281,7 @@ def batch(
     (root / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
     started = time.monotonic()
     process = subprocess.run(
-        ["groovy", "-cp", str(HARNESS), str(HARNESS / "run.groovy"), str(root / "spec.json"), str(root / "out.json")],
+        groovy_command(root / "spec.json", root / "out.json"),
         env=groovy_env(),
         capture_output=True,
         text=True,
