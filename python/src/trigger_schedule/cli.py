@@ -430,7 +430,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return 0
         return _run(args, env)
     except TriggerScheduleError as exc:
-        return _report_error(args, env, int(exc.exit_code), str(exc))
+        return _report_error(args, env, int(exc.exit_code), str(exc), exc)
     except Exception as exc:  # a bug: said plainly, with the CI outputs still written, never a bare traceback
         if bool(getattr(args, "debug", False)) or env.get("RUNNER_DEBUG") == "1":
             import traceback
@@ -440,10 +440,17 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return _report_error(args, env, int(ExitCode.INTERNAL), message)
 
 
-def _report_error(args: argparse.Namespace, env: Mapping[str, str], exit_code: int, message: str) -> int:
+def _report_error(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    exit_code: int,
+    message: str,
+    exc: TriggerScheduleError | None = None,
+) -> int:
     from trigger_schedule.secrets import REDACTOR
 
     print(f"error: {REDACTOR.redact(message)}", file=sys.stderr)
+    _annotate(env, message, exc)
     if args.command in ("run", "trigger"):
         from trigger_schedule.outputs import write_error_outputs
 
@@ -453,6 +460,22 @@ def _report_error(args: argparse.Namespace, env: Mapping[str, str], exit_code: i
         with contextlib.suppress(OSError):  # the error above is what matters
             write_error_outputs(env, exit_code, message, given("dotenv_file"), given("result_file"))
     return exit_code
+
+
+def _annotate(env: Mapping[str, str], message: str, exc: TriggerScheduleError | None) -> None:
+    """On GitHub, the error again as annotations: a plan's problems each on their file and line."""
+    from trigger_schedule import annotations
+
+    if not annotations.on_github(env):
+        return
+    from trigger_schedule.plan import PlanInvalid
+
+    if isinstance(exc, PlanInvalid):
+        lines = annotations.problem_annotations(exc.problems, env.get("GITHUB_WORKSPACE"))
+    else:
+        lines = [annotations.error_annotation(message)]
+    for line in lines:
+        print(line)  # stdout is redacted like every other channel
 
 
 def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
