@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from trigger_schedule.cli import ALL_FLAGS, Flag
+from trigger_schedule.errors import EXIT_MEANINGS
 
 HERE = Path(__file__).resolve().parent
 ACTION = HERE / "action.yml"
@@ -34,7 +35,8 @@ EXTRA = {
         "TRIGGER_SCHEDULE_TOKEN",
     ),
     "python": (
-        "Python interpreter (3.11 or newer) from which the action builds its private venv.",
+        "Python interpreter (3.11 or newer) from which the action builds its private venv. Left at python3 "
+        "and older or missing, a 3.11+ from the runner's tool cache or from uv is used.",
         "python3",
         "ACTION_PYTHON",
     ),
@@ -121,8 +123,16 @@ def _replace(text: str, begin: str, end: str, body: str, where: Path) -> str:
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text, count=1)
 
 
+def exit_code_output() -> str:
+    """The exit-code output's description: every code the CLI documents (errors.EXIT_MEANINGS)."""
+    meanings = " | ".join(f"{int(code)}: {meaning}" for code, meaning in EXIT_MEANINGS.items())
+    description = f"The CLI exit code. {meanings}."
+    return f"    description: {json.dumps(description, ensure_ascii=False)}\n"
+
+
 def render() -> dict[Path, str]:
     action = ACTION.read_text(encoding="utf-8")
+    action = _replace(action, "# BEGIN generated exit codes", "# END generated exit codes", exit_code_output(), ACTION)
     action = _replace(action, "# BEGIN generated inputs", "# END generated inputs", inputs_yaml(), ACTION)
     action = _replace(action, "# BEGIN generated env", "# END generated env", env_yaml(), ACTION)
     readme = README.read_text(encoding="utf-8")

@@ -25,6 +25,7 @@ import yaml
 from cli_runner import TOKEN
 from servers.harness import GenericScheduler
 from trigger_schedule.cli import ALL_FLAGS
+from trigger_schedule.errors import EXIT_MEANINGS
 
 REPO = Path(__file__).resolve().parents[2]
 ACTION_DIR = REPO / "actions" / "trigger-schedule"
@@ -132,6 +133,12 @@ def test_readme_documents_every_input_and_output(action: dict[str, Any]) -> None
     assert "uses: actions/checkout@" in readme and "required reviewers" in readme
 
 
+def test_exit_code_output_names_every_exit_code(action: dict[str, Any]) -> None:
+    description = action["outputs"]["exit-code"]["description"]
+    for code, meaning in EXIT_MEANINGS.items():
+        assert f"{int(code)}: {meaning}" in description, code
+
+
 # -- lint ------------------------------------------------------------------------------------------
 
 
@@ -164,7 +171,7 @@ def _readme_example(tmp_path: Path) -> Path:
     readme = (ACTION_DIR / "README.md").read_text(encoding="utf-8")
     example = tmp_path / "readme-example.yml"
     example.write_text(re.findall(r"```yaml\n(.*?)```", readme, re.S)[0], encoding="utf-8")
-    assert "uses: your-org/trigger-schedule/actions/trigger-schedule@" in example.read_text()
+    assert "uses: trigger-schedule/trigger-schedule/actions/trigger-schedule@" in example.read_text()
     return example
 
 
