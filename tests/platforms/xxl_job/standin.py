@@ -1,26 +1,35 @@
 """A stand-in XXL-JOB admin (stdlib only): `python standin.py --port-file F`.
 
-Follows xuxueli/xxl-job at tag 2.4.2 and tag 3.2.0:
-- xxl-job-admin/src/main/java/com/xxl/job/admin/controller/IndexController.java (2.4.2: POST /login, form
-  userName/password) and service/impl/LoginService.java (cookie XXL_JOB_LOGIN_IDENTITY, ReturnT code 500 on
-  bad credentials); controller/interceptor/PermissionInterceptor.java (not logged in: 302 to /toLogin).
-- 3.2.0 controller/login/LoginController.java (POST /auth/doLogin; xxl-sso cookie `xxl_job_login_token` from
-  application.properties `xxl-sso.token.key`); not logged in, xuxueli/xxl-sso XxlSsoWebInterceptor throws
-  XxlSsoException("not login.") for a @ResponseBody method and web/error/WebHandlerExceptionResolver.java
-  answers HTTP 200 {code: 500, msg: exception text}.
+Answers as xuxueli/xxl-job does at tag 2.4.2, 3.2.0 or 3.3.0 (`/_admin/config {version}`; 3.3.1 and 3.3.2
+change none of these files' answers), following these files at those tags (paths under xxl-job-admin/src/main/
+java/com/xxl/job/admin/ unless said otherwise):
+- Login. 2.4.2: controller/IndexController.java (POST /login, form userName/password) and
+  service/impl/LoginService.java (cookie XXL_JOB_LOGIN_IDENTITY; ReturnT 500 on bad credentials);
+  controller/interceptor/PermissionInterceptor.java (not logged in: 302 to /toLogin). 3.2.0:
+  controller/login/LoginController.java, 3.3.0: controller/base/LoginController.java (POST /auth/doLogin; the
+  xxl-sso cookie is application.properties `xxl-sso.token.key` = xxl_job_login_token). Not logged in, xxl-sso
+  (xxl-sso-core 2.0.0 for 3.2.0, 2.2.0 for 3.3.0) XxlSsoWebInterceptor throws
+  XxlSsoException("not login for path:" + servletPath) for a @ResponseBody method, and
+  web/error/WebHandlerExceptionResolver.java writes HTTP 200 GsonTool.toJson(Response.ofFail(ex.toString()))
+  (Gson leaves out the null `data`).
+- Answers. 2.4.2 and 3.2.0: xxl-job-core ReturnT.java {code, msg, content} (3.2.0 adds isSuccess(), so
+  Jackson writes `success`). 3.3.0 (release notes 7.41 item 14: ReturnT becomes Response, `content` becomes
+  `data`): xxl-tool 2.3.2 com/xxl/tool/response/Response.java {code, msg, data, success} and PageModel.java
+  {offset, pagesize, data, total}.
 - controller/biz/JobInfoController.java `/jobinfo/trigger` (required @RequestParam id, executorParam,
-  addressList) and XxlJobServiceImpl.trigger (unknown id: ReturnT 500 "jobinfo_glue_jobid_unvalid").
-- controller/biz/JobLogController.java `/joblog/pageList` (start, length optional; jobGroup, jobId, logStatus,
-  filterTime required; answer {recordsTotal, recordsFiltered, data}; XxlJobLogMapper.xml: jobId > 0 filters
-  by job, logStatus 1 success / 2 failed / 3 running, ORDER BY trigger_time DESC), `/joblog/logDetailCat`
-  (logId, fromLineNum -> ReturnT<LogResult{fromLineNum, toLineNum, logContent, isEnd}>; `end` is set once
-  fromLineNum > toLineNum and handleCode > 0), `/joblog/logKill` (id; only when triggerCode == 200; sets
-  handleCode 500).
-- xxl-job-core ReturnT.java: {code, msg, content}, SUCCESS_CODE 200, FAIL_CODE 500.
-Spring's missing @RequestParam answers HTTP 400. The context path is /xxl-job-admin (application.properties).
+  addressList) and service/impl/XxlJobServiceImpl.trigger (unknown id: fail "jobinfo_glue_jobid_unvalid").
+- controller/biz/JobLogController.java `/joblog/pageList`: 2.4.2 and 3.2.0 take start/length and answer a
+  bare {recordsTotal, recordsFiltered, data: [log]}; 3.3.0 takes offset/pagesize, refuses jobId < 1
+  ("system_please_choose" + "jobinfo_job") and answers Response<PageModel> {code, msg, data: {data: [log],
+  total}}. XxlJobLogMapper.xml: jobId > 0 filters by job, logStatus 1 success / 2 failed / 3 running,
+  ORDER BY trigger_time DESC. `/joblog/logDetailCat` (logId, fromLineNum) answers LogResult {fromLineNum,
+  toLineNum, logContent, end} under `content` (2.x, 3.2) or `data` (3.3); `end` is set once fromLineNum >
+  toLineNum and handleCode > 0. `/joblog/logKill` (id).
+Spring's missing @RequestParam answers HTTP 400. The context path is /xxl-job-admin (application.properties,
+up to 3.4.0).
 
 The trigger is asynchronous as in JobTriggerPoolHelper: the log appears `trigger_delay` seconds later.
-Admin (no auth): POST /_admin/reset, /_admin/config {api_version, trigger_delay}, /_admin/jobs
+Admin (no auth): POST /_admin/reset, /_admin/config {version, trigger_delay}, /_admin/jobs
 {id, group, outcome: success|fail|timeout, duration, lines}, /_admin/logs (a raw log row to insert);
 /_admin/logout (forget every session); GET /_admin/requests, /_admin/logs.
 """
@@ -41,7 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 
 CONTEXT = "/xxl-job-admin"
 USERS = {"admin": "123456"}
-COOKIES = {2: "XXL_JOB_LOGIN_IDENTITY", 3: "xxl_job_login_token"}
+VERSIONS = ("2.4.2", "3.2.0", "3.3.0")
 OUTCOME_CODES = {"success": 200, "fail": 500, "timeout": 502}
 MAX_PARAM = 512  # doc/db/tables_xxl_job.sql: xxl_job_log.executor_param varchar(512)
 KILL_MSG = "人为操作\uff0c主动终止"  # i18n joblog_kill_log_byman (zh_CN)
@@ -53,7 +62,7 @@ class State:
         self.reset()
 
     def reset(self) -> None:
-        self.api_version = 2
+        self.version = "2.4.2"
         self.trigger_delay = 0.3
         self.tokens: set[str] = set()
         self.jobs: dict[int, dict[str, Any]] = {}
@@ -65,8 +74,44 @@ class State:
 STATE = State()
 
 
+def _at_least(version: str) -> bool:
+    return tuple(map(int, STATE.version.split("."))) >= tuple(map(int, version.split(".")))
+
+
+def _login_route() -> tuple[str, str]:
+    """The login path and its cookie: xxl-sso from 3.2.0 on."""
+    return ("auth/doLogin", "xxl_job_login_token") if _at_least("3.2.0") else ("login", "XXL_JOB_LOGIN_IDENTITY")
+
+
+def answer(code: int, msg: str | None = None, data: Any = None) -> dict[str, Any]:
+    """ReturnT {code, msg, content} up to 3.2.0, xxl-tool Response {code, msg, data} from 3.3.0 (as Jackson writes
+    them: every getter, `success` from isSuccess() where the class has one)."""
+    if _at_least("3.3.0"):
+        return {"code": code, "msg": msg, "data": data, "success": code == 200}
+    body: dict[str, Any] = {"code": code, "msg": msg, "content": data}
+    if _at_least("3.2.0"):
+        body["success"] = code == 200
+    return body
+
+
+def ok(data: Any = None, msg: str | None = None) -> tuple[int, Any]:
+    return 200, answer(200, msg, data)
+
+
+def fail(msg: str) -> tuple[int, Any]:
+    return 200, answer(500, msg)
+
+
+def exception(text: str) -> tuple[int, Any]:
+    """What the admin's exception resolver writes for a @ResponseBody method: HTTP 200, code 500."""
+    if _at_least("3.2.0"):
+        return 200, {"code": 500, "msg": text}  # GsonTool: the null data is left out
+    return 200, {"code": 500, "msg": text.replace("\n", "<br/>"), "content": None}  # 2.4.2 WebExceptionResolver
+
+
 def _fmt(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+    """A java.util.Date as Spring Boot's Jackson writes it (ISO-8601 with the offset)."""
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="milliseconds")
 
 
 def _refresh(log: dict[str, Any], now: float) -> None:
@@ -143,7 +188,7 @@ class Handler(BaseHTTPRequestHandler):
         return form
 
     def _cookie(self) -> str | None:
-        name = COOKIES[STATE.api_version]
+        name = _login_route()[1]
         for part in (self.headers.get("Cookie") or "").split(";"):
             key, _, value = part.strip().partition("=")
             if key == name:
@@ -172,8 +217,7 @@ class Handler(BaseHTTPRequestHandler):
         if form is None:
             self._send(400, {"status": 400, "error": "Bad Request", "message": "not a form body"})
             return
-        login = {2: "login", 3: "auth/doLogin"}[STATE.api_version]
-        if route == login and method == "POST":
+        if route == _login_route()[0] and method == "POST":
             self._login(form)
             return
         if route not in ROUTES:
@@ -181,10 +225,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         with STATE.lock:
             logged_in = self._cookie() in STATE.tokens
-        if not logged_in and STATE.api_version == 3:
+        if not logged_in and _at_least("3.2.0"):
             # xxl-sso throws XxlSsoException for a @ResponseBody method; WebHandlerExceptionResolver renders it.
-            msg = "com.xxl.sso.core.exception.XxlSsoException: not login."
-            self._send(200, {"code": 500, "msg": msg, "data": None})
+            self._send(*exception(f"com.xxl.sso.core.exception.XxlSsoException: not login for path:/{route}"))
             return
         if not logged_in:
             self._send(302, None, {"Location": CONTEXT + "/toLogin"})
@@ -206,16 +249,16 @@ class Handler(BaseHTTPRequestHandler):
     def _login(self, form: dict[str, str]) -> None:
         user, password = form.get("userName") or "", form.get("password") or ""
         if not user.strip() or not password.strip():
-            self._send(200, {"code": 500, "msg": "账号或密码为空", "content": None})
+            self._send(*fail("账号或密码为空"))
             return
         if USERS.get(user) != password:
-            self._send(200, {"code": 500, "msg": "账号或密码错误", "content": None})
+            self._send(*fail("账号或密码错误"))
             return
         token = secrets.token_hex(16)
         with STATE.lock:
             STATE.tokens.add(token)
-        cookie = f"{COOKIES[STATE.api_version]}={token}; Path=/; HttpOnly"
-        self._send(200, {"code": 200, "msg": None, "content": None}, {"Set-Cookie": cookie})
+        cookie = f"{_login_route()[1]}={token}; Path=/; HttpOnly"
+        self._send(*ok(), {"Set-Cookie": cookie})
 
     # -- admin ------------------------------------------------------------------------------------
 
@@ -236,7 +279,11 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.reset()
                 self._send(200, {})
             elif route == "config":
-                STATE.api_version = int(payload.get("api_version", STATE.api_version))
+                version = str(payload.get("version", STATE.version))
+                if version not in VERSIONS:
+                    self._send(400, {"error": f"version {version} is not one of {VERSIONS}"})
+                    return
+                STATE.version = version
                 STATE.trigger_delay = float(payload.get("trigger_delay", STATE.trigger_delay))
                 self._send(200, {})
             elif route == "jobs":
@@ -257,7 +304,7 @@ class Handler(BaseHTTPRequestHandler):
 def trigger(form: dict[str, str]) -> tuple[int, Any]:
     job = STATE.jobs.get(int(form["id"]))
     if job is None:
-        return 200, {"code": 500, "msg": "任务ID非法", "content": None}
+        return fail("任务ID非法")
     now = time.time()
     duration = float(job.get("duration", 1.0))
     if len(form["executorParam"]) > MAX_PARAM:
@@ -275,7 +322,7 @@ def trigger(form: dict[str, str]) -> tuple[int, Any]:
             }
         )
         STATE.next_id += 1
-        return 200, {"code": 200, "msg": None, "content": None}
+        return ok()
     log = {
         "id": STATE.next_id,
         "jobGroup": int(job.get("group", 1)),
@@ -300,12 +347,15 @@ def trigger(form: dict[str, str]) -> tuple[int, Any]:
     }
     STATE.next_id += 1
     STATE.logs.append(log)
-    return 200, {"code": 200, "msg": None, "content": None}
+    return ok()
 
 
 def page_list(form: dict[str, str]) -> tuple[int, Any]:
-    start, length = int(form.get("start") or 0), int(form.get("length") or 10)
+    paging = ("offset", "pagesize") if _at_least("3.3.0") else ("start", "length")
+    start, length = int(form.get(paging[0]) or 0), int(form.get(paging[1]) or 10)
     job_group, job_id, status = int(form["jobGroup"]), int(form["jobId"]), int(form["logStatus"])
+    if job_id < 1 and _at_least("3.3.0"):
+        return fail("请选择任务")
     rows = _visible(time.time())
     if job_id > 0:
         rows = [r for r in rows if r.get("jobId") == job_id]
@@ -319,6 +369,8 @@ def page_list(form: dict[str, str]) -> tuple[int, Any]:
         rows = [r for r in rows if r.get("triggerCode") == 200 and r.get("handleCode") == 0]
     rows = sorted(rows, key=lambda r: (str(r.get("triggerTime")), r["id"]), reverse=True)
     page = [_public(r) for r in rows[start : start + length]]
+    if _at_least("3.3.0"):
+        return ok({"offset": 0, "pagesize": 0, "data": page, "total": len(rows)})  # PageModel: offset unset
     return 200, {"recordsTotal": len(rows), "recordsFiltered": len(rows), "data": page}
 
 
@@ -329,7 +381,7 @@ def _load(log_id: int) -> dict[str, Any] | None:
 def log_detail_cat(form: dict[str, str]) -> tuple[int, Any]:
     log = _load(int(form["logId"]))
     if log is None:
-        return 200, {"code": 500, "msg": "日志ID非法", "content": None}
+        return fail("日志ID非法")
     from_line = int(form["fromLineNum"])
     lines = _lines(log, time.time())
     # XxlJobFileAppender.readLog: the lines numbered from fromLineNum on, toLineNum the last one read.
@@ -337,7 +389,7 @@ def log_detail_cat(form: dict[str, str]) -> tuple[int, Any]:
     to_line = len(lines) if chunk else from_line - 1
     content = {"fromLineNum": from_line, "toLineNum": to_line, "logContent": "".join(f"{x}\n" for x in chunk)}
     content["end"] = from_line > to_line and log["handleCode"] > 0
-    return 200, {"code": 200, "msg": None, "content": content}
+    return ok(content)
 
 
 def log_kill(form: dict[str, str]) -> tuple[int, Any]:
@@ -345,15 +397,15 @@ def log_kill(form: dict[str, str]) -> tuple[int, Any]:
     if log is None:
         return 500, {"status": 500, "error": "Internal Server Error"}  # the real one dereferences null
     if log["triggerCode"] != 200:
-        return 200, {"code": 500, "msg": "调度失败\uff0c无法终止日志", "content": None}
+        return fail("调度失败\uff0c无法终止日志")
     if log["handleCode"] != 0:
         # The executor answers that the job thread is not running.
-        return 200, {"code": 500, "msg": "job thread already killed.", "content": None}
+        return fail("job thread already killed.")
     log["handleCode"] = 500
     log["handleMsg"] = f"{KILL_MSG}:"
     log["handleTime"] = _fmt(time.time())
     log["_killed"] = True
-    return 200, {"code": 200, "msg": None, "content": None}
+    return ok()
 
 
 ROUTES: dict[str, tuple[tuple[str, ...], Any]] = {

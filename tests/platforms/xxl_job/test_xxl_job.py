@@ -1,4 +1,4 @@
-"""The CLI end to end against the stand-in XXL-JOB admin (standin.py, following xxl-job 2.4.2 and 3.2.0)."""
+"""The CLI end to end against the stand-in XXL-JOB admin (standin.py, following xxl-job 2.4.2, 3.2.0 and 3.3.0)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from cli_runner import github_env as ci_github_env
 from cli_runner import run_cli, start_cli
 from servers.admin import wait_until as _wait_for
 from trigger_schedule.clock import SystemClock
-from trigger_schedule.errors import AuthError
+from trigger_schedule.errors import AuthError, PlatformError, RejectedError
 from trigger_schedule.http import HttpClient, HttpOptions
 from trigger_schedule.platforms.base import PlatformConfig, RunState, TriggerRequest
-from trigger_schedule.platforms.xxl_job import XxlJobPlatform, state_of
+from trigger_schedule.platforms.xxl_job import XxlJobPlatform, page_rows, state_of
 
 FAST = ("--poll-interval", "100ms", "--poll-max-interval", "300ms")
+# The admin versions the stand-in answers as, each with the plug-in's api-version for it.
+ADMINS = [("2.4.2", 2), ("3.2.0", 3), ("3.3.0", 3)]
 CREDS = {"TRIGGER_SCHEDULE_USERNAME": "admin", "TRIGGER_SCHEDULE_PASSWORD": "123456"}
 
 
@@ -41,9 +43,11 @@ def sent(xxl: Any, route: str) -> list[dict[str, Any]]:
     return [r for r in xxl.requests() if r["path"].endswith(route)]
 
 
-@pytest.mark.parametrize("api_version", [2, 3])
-def test_success_sends_params_and_provenance_and_streams_logs(xxl: Any, tmp_path: Path, api_version: int) -> None:
-    xxl.admin("POST", "config", {"api_version": api_version})
+@pytest.mark.parametrize(("version", "api_version"), ADMINS)
+def test_success_sends_params_and_provenance_and_streams_logs(
+    xxl: Any, tmp_path: Path, version: str, api_version: int
+) -> None:
+    xxl.admin("POST", "config", {"version": version})
     xxl.job(7, duration=0.8, lines=["syncing rows", "rows synced: 42"])
     args = trigger(xxl, 7, "--param", "environment=prod", "--params", '{"batch": 500}', "--result-file", "r.json",
                    options={"api-version": api_version})  # fmt: skip
@@ -61,6 +65,8 @@ def test_success_sends_params_and_provenance_and_streams_logs(xxl: Any, tmp_path
     assert entry["run_id"] == f"7:{log['id']}" and entry["status"] == "succeeded"
     assert "rows synced: 42" in result.stdout
     (triggered,) = sent(xxl, "/jobinfo/trigger")
+    paging = sent(xxl, "/joblog/pageList")[0]["form"]
+    assert (paging["start"], paging["length"], paging["offset"], paging["pagesize"]) == ("0", "50", "0", "50")
     assert triggered["headers"]["Content-Type"].startswith("application/x-www-form-urlencoded")
     assert triggered["form"]["addressList"] == "" and triggered["form"]["id"] == "7"
     login = "/login" if api_version == 2 else "/auth/doLogin"
@@ -100,7 +106,7 @@ def test_wrong_password_or_login_path_exits_3(xxl: Any, tmp_path: Path) -> None:
     wrong = run_cli(*trigger(xxl, 7), env={**CREDS, "TRIGGER_SCHEDULE_PASSWORD": "nope"}, cwd=tmp_path)
     assert wrong.returncode == 3, wrong.stdout + wrong.stderr
     assert "login was refused" in wrong.stderr
-    xxl.admin("POST", "config", {"api_version": 3})
+    xxl.admin("POST", "config", {"version": "3.2.0"})
     # A 3.2 admin has no /login: the client told api-version 2 must not send the trigger anyway.
     mismatch = run_cli(*trigger(xxl, 7), env=CREDS, cwd=tmp_path)
     assert mismatch.returncode in (2, 3), mismatch.stdout + mismatch.stderr
@@ -208,9 +214,9 @@ def request(job: int, key: str = "k-1") -> TriggerRequest:
     return TriggerRequest(job=str(job), params={"a": 1}, idempotency_key=key)
 
 
-@pytest.mark.parametrize("api_version", [2, 3])
-def test_an_expired_session_logs_in_again_once(xxl: Any, api_version: int) -> None:
-    xxl.admin("POST", "config", {"api_version": api_version})
+@pytest.mark.parametrize(("version", "api_version"), ADMINS)
+def test_an_expired_session_logs_in_again_once(xxl: Any, version: str, api_version: int) -> None:
+    xxl.admin("POST", "config", {"version": version})
     xxl.job(7, duration=5)
     xxl_job = platform(xxl, api_version)
     run = xxl_job.trigger(request(7), None).run
@@ -220,9 +226,9 @@ def test_an_expired_session_logs_in_again_once(xxl: Any, api_version: int) -> No
     assert len(sent(xxl, login)) == 2
 
 
-@pytest.mark.parametrize("api_version", [2, 3])
-def test_a_refused_cookie_is_an_auth_error(xxl: Any, api_version: int) -> None:
-    xxl.admin("POST", "config", {"api_version": api_version})
+@pytest.mark.parametrize(("version", "api_version"), ADMINS)
+def test_a_refused_cookie_is_an_auth_error(xxl: Any, version: str, api_version: int) -> None:
+    xxl.admin("POST", "config", {"version": version})
     xxl_job = platform(xxl, api_version)
     xxl_job._cookie = "stale=1"  # the login is skipped; the retry finds the same answer
     xxl_job.config = PlatformConfig(name="xxl", type="xxl-job", url=xxl.url, auth_type="none",
@@ -267,3 +273,13 @@ def test_executor_param_keeps_within_512_characters(xxl: Any, tmp_path: Path) ->
     assert too_long.returncode == 2, too_long.stdout + too_long.stderr
     assert "at most 512" in too_long.stdout + too_long.stderr
     assert len(sent(xxl, "/jobinfo/trigger")) == 1
+
+
+def test_log_list_answers_of_each_generation_are_read_by_their_shape() -> None:
+    log = {"id": 3, "jobId": 7}
+    assert page_rows({"recordsTotal": 1, "recordsFiltered": 1, "data": [log]}, "list") == [log]  # 2.x, 3.2
+    assert page_rows({"code": 200, "msg": None, "data": {"data": [log], "total": 1}}, "list") == [log]  # 3.3
+    with pytest.raises(RejectedError, match="请选择任务"):
+        page_rows({"code": 500, "msg": "请选择任务", "data": None, "success": False}, "list")
+    with pytest.raises(PlatformError, match="no `data`"):
+        page_rows({"timestamp": 1, "status": 200}, "list")

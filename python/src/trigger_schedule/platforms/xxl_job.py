@@ -1,10 +1,13 @@
-"""XXL-JOB admin (2.x to 3.1 with `api-version: 2`, 3.2 to 3.3 with `api-version: 3`).
+"""XXL-JOB admin (2.x to 3.1 with `api-version: 2`, 3.2 to 3.3.x with `api-version: 3`).
 
-Follows xuxueli/xxl-job, tags 2.4.2 and 3.2.0: JobInfoController (`/jobinfo/trigger`), JobLogController
+Follows xuxueli/xxl-job, tags 2.4.2, 3.2.0 and 3.3.0: JobInfoController (`/jobinfo/trigger`), JobLogController
 (`/joblog/pageList`, `/joblog/logDetailCat`, `/joblog/logKill`), IndexController + LoginService (2.x
-`/login`, cookie XXL_JOB_LOGIN_IDENTITY), login/LoginController (3.2 `/auth/doLogin`, xxl-sso cookie
-xxl_job_login_token), ReturnT (`{code, msg, content}`). The admin's context path (`/xxl-job-admin` by
-default) is part of the platform url.
+`/login`, cookie XXL_JOB_LOGIN_IDENTITY), LoginController (3.2 and 3.3 `/auth/doLogin`, xxl-sso cookie
+xxl_job_login_token). Answers are ReturnT `{code, msg, content}` up to 3.2 and xxl-tool Response
+`{code, msg, data}` from 3.3, whose pageList is paged by offset/pagesize instead of start/length and wraps
+the list in `data: {data, total}`: the plug-in sends both paging pairs (each admin ignores the other's) and
+reads each answer by its shape, so one `api-version: 3` serves 3.2 and 3.3. The admin's context path
+(`/xxl-job-admin` by default up to 3.4.0) is part of the platform url.
 
 The trigger answers no log id, so the run is found afterwards among the job's newest logs by a marker
 carried in `executorParam`; two matches are reported, never guessed between.
@@ -71,7 +74,8 @@ class XxlJobPlatform(Platform):
             "api-version": {
                 "enum": [2, 3],
                 "description": "Admin generation: 2 for 2.x to 3.1 (POST /login, cookie XXL_JOB_LOGIN_IDENTITY), "
-                "3 for 3.2 to 3.3 (POST /auth/doLogin, cookie xxl_job_login_token). Default 2.",
+                "3 for 3.2 to 3.3.x (POST /auth/doLogin, cookie xxl_job_login_token; 3.3's Response answers are "
+                "told from 3.2's ReturnT by their shape). Default 2.",
             },
             "job-group": {
                 "type": "integer",
@@ -317,14 +321,13 @@ class XxlJobPlatform(Platform):
             "jobId": self._job_id(job),
             "logStatus": status,
             "filterTime": "",  # the server's own time zone is unknown: search by newest instead
+            # Up to 3.2 the page is start/length, from 3.3 offset/pagesize; Spring ignores the pair it lacks.
             "start": 0,
             "length": self.opts["find-max"],
+            "offset": 0,
+            "pagesize": self.opts["find-max"],
         }
-        document = self._post("joblog/pageList", form, what, deadline)
-        data = document.get("data") if isinstance(document, dict) else None
-        if not isinstance(data, list):
-            raise PlatformError(f"{what}: the log list has no `data`", hint="check the url is the XXL-JOB admin")
-        return [log for log in data if isinstance(log, dict)]
+        return page_rows(self._post("joblog/pageList", form, what, deadline), what)
 
     def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
         logs = self._logs(job, f"list running logs of XXL-JOB job {job}", deadline, LOG_STATUS_RUNNING)
@@ -346,7 +349,7 @@ class XxlJobPlatform(Platform):
         what = f"log of XXL-JOB log {run.run_id}"
         envelope = self._post("joblog/logDetailCat", {"logId": _log_id(run.run_id), "fromLineNum": from_line}, what)
         envelope = envelope if isinstance(envelope, dict) else {}
-        content = envelope.get("content")
+        content = payload(envelope)
         if envelope.get("code") != SUCCESS or not isinstance(content, dict):
             return LogChunk("", from_line)  # the executor may not have the file yet: try later
         to_line = int(content.get("toLineNum") or 0)
@@ -384,6 +387,28 @@ def _not_login(msg: Any) -> bool:
 
 def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def payload(envelope: Mapping[str, Any]) -> Any:
+    """What an answer carries: ReturnT's `content` up to 3.2, Response's `data` from 3.3 (Jackson writes it null)."""
+    return envelope["data"] if "data" in envelope else envelope.get("content")
+
+
+def page_rows(document: Any, what: str) -> list[dict[str, Any]]:
+    """The logs of a pageList answer: {recordsTotal, data: [log]} up to 3.2, {code, data: {data: [log]}} from 3.3."""
+    document = document if isinstance(document, dict) else {}
+    rows = document.get("data")
+    if isinstance(rows, dict):
+        rows = rows.get("data")
+    elif "code" in document and document.get("code") != SUCCESS:
+        # A refusal (3.3 Response.ofFail, or the exception resolver: no permission for job-group) carries a code.
+        raise RejectedError(
+            f"{what}: XXL-JOB refused the log list: {document.get('msg')}",
+            hint="check job: and job-group, and that the user has permission for the job's executor group",
+        )
+    if not isinstance(rows, list):
+        raise PlatformError(f"{what}: the log list has no `data`", hint="check the url is the XXL-JOB admin")
+    return [log for log in rows if isinstance(log, dict)]
 
 
 def state_of(log: Mapping[str, Any], url: str | None) -> RunStatus:
