@@ -137,17 +137,53 @@ def _visible(now: float) -> list[dict[str, Any]]:
     return rows
 
 
-def _lines(log: dict[str, Any], now: float) -> list[str]:
-    if log.get("raw") or log["triggerCode"] != 200:
-        return []
-    lines = ["----------- xxl-job job execute start -----------", f"----------- Param:{log['executorParam']}"]
+# JobThread.java: the line numbers of its XxlJobHelper.log calls (execute start, timeout, end(finish)).
+JOB_THREAD_LINES = {"2.4.2": (133, 156, 179), "3.2.0": (134, 157, 180), "3.3.0": (128, 151, 174)}
+HANDLER = "com.xxl.job.executor.jobhandler.SampleXxlJob#demoJobHandler"  # the executor sample's bean job
+JOB_THREAD = "com.xxl.job.core.thread.JobThread#run"
+
+
+def _entry(log: dict[str, Any], at: float, where: str, line: int, text: str) -> list[str]:
+    """One XxlJobHelper.log call as XxlJobHelper.logDetail writes it: a multi-line text spans file lines."""
+    stamp = datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
+    thread = f"xxl-job, JobThread-{log['jobId']}-{int(log['_dispatch_at'] * 1000)}"
+    return f"{stamp} [{where}]-[{line}]-[{thread}] {text}".split("\n")
+
+
+def _file_lines(log: dict[str, Any], now: float) -> list[str] | None:
+    """The executor's log file of this run as of `now`; None before the JobThread wrote to it."""
+    if log.get("raw") or log["triggerCode"] != 200 or now < log["_dispatch_at"]:
+        return None
+    start_line, timeout_line, end_line = JOB_THREAD_LINES[STATE.version]
+    start, end = log["_dispatch_at"], log["_end_at"]
+    start_text = f"<br>----------- xxl-job job execute start -----------<br>----------- Param:{log['executorParam']}"
+    lines = _entry(log, start, JOB_THREAD, start_line, start_text)
     job_lines: list[str] = log["_lines"]
-    span = max(log["_end_at"] - log["_dispatch_at"], 0.001)
-    shown = len(job_lines) if log["handleCode"] else int(len(job_lines) * (now - log["_dispatch_at"]) / span)
-    lines += job_lines[: max(0, min(shown, len(job_lines)))]
-    if log["handleCode"]:
-        lines.append(f"----------- xxl-job job execute end(finish) ----------- ReturnT:{log['handleCode']}")
+    for n, text in enumerate(job_lines):
+        at = start + (end - start) * (n + 1) / (len(job_lines) + 1)
+        if now >= at or log["handleCode"]:
+            lines += _entry(log, at, HANDLER, 44 + n, text)
+    if log["handleCode"] and not log.get("_killed"):
+        if log["_outcome"] == "timeout":
+            lines += _entry(log, end, JOB_THREAD, timeout_line, "<br>----------- xxl-job job execute timeout")
+        result = f"handleCode={log['handleCode']}, handleMsg = {log['handleMsg'] or 'null'}"
+        finish = f"<br>----------- xxl-job job execute end(finish) -----------<br>----------- Result: {result}"
+        lines += _entry(log, end, JOB_THREAD, end_line, finish)
     return lines
+
+
+# JobLogController.filter: HtmlUtils.htmlEscape(text, "UTF-8") with <br>, <b> and </b> kept (from 2.4.1 on).
+KEPT_TAGS = {"<br>": "###TAG_BR###", "<b>": "###TAG_BOLD###", "</b>": "###TAG_BOLD_END###"}
+ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+
+
+def _filter(text: str) -> str:
+    for tag, hold in KEPT_TAGS.items():
+        text = text.replace(tag, hold)
+    text = "".join(ESCAPES.get(c, c) for c in text)
+    for tag, hold in KEPT_TAGS.items():
+        text = text.replace(hold, tag)
+    return text
 
 
 def _public(log: dict[str, Any]) -> dict[str, Any]:
@@ -378,17 +414,29 @@ def _load(log_id: int) -> dict[str, Any] | None:
     return next((log for log in _visible(time.time()) if log["id"] == log_id), None)
 
 
+def _read_log(log: dict[str, Any], from_line: int) -> dict[str, Any]:
+    """ExecutorBizImpl.log -> XxlJobFileAppender.readLog: the lines numbered fromLineNum on (from 1)."""
+    lines = _file_lines(log, time.time())
+    if lines is None:
+        return {"fromLineNum": from_line, "toLineNum": 0, "logContent": "readLog fail, logFile not exists", "end": True}
+    chunk = lines[max(from_line, 1) - 1 :]
+    # Up to 3.2 toLineNum is LineNumberReader's count of every line; 3.3.0 counts the last line read (0: none).
+    last_read = max(from_line, 1) - 1 + len(chunk) if chunk else 0
+    to_line = last_read if _at_least("3.3.0") else len(lines)
+    # 3.3.0 appends System.lineSeparator(), "\n" on the Linux executor here.
+    text = "".join(f"{x}\n" for x in chunk)
+    return {"fromLineNum": from_line, "toLineNum": to_line, "logContent": text, "end": False}
+
+
 def log_detail_cat(form: dict[str, str]) -> tuple[int, Any]:
     log = _load(int(form["logId"]))
     if log is None:
         return fail("日志ID非法")
-    from_line = int(form["fromLineNum"])
-    lines = _lines(log, time.time())
-    # XxlJobFileAppender.readLog: the lines numbered from fromLineNum on, toLineNum the last one read.
-    chunk = lines[from_line - 1 :] if from_line >= 1 else lines
-    to_line = len(lines) if chunk else from_line - 1
-    content = {"fromLineNum": from_line, "toLineNum": to_line, "logContent": "".join(f"{x}\n" for x in chunk)}
-    content["end"] = from_line > to_line and log["handleCode"] > 0
+    content = _read_log(log, int(form["fromLineNum"]))
+    if content["fromLineNum"] > content["toLineNum"] and log["handleCode"] > 0:
+        content["end"] = True
+    if content["logContent"].strip():
+        content["logContent"] = _filter(content["logContent"])  # "fix xss"
     return ok(content)
 
 

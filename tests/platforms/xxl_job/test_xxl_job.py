@@ -15,7 +15,7 @@ from trigger_schedule.clock import SystemClock
 from trigger_schedule.errors import AuthError, PlatformError, RejectedError
 from trigger_schedule.http import HttpClient, HttpOptions
 from trigger_schedule.platforms.base import PlatformConfig, RunState, TriggerRequest
-from trigger_schedule.platforms.xxl_job import XxlJobPlatform, page_rows, state_of
+from trigger_schedule.platforms.xxl_job import XxlJobPlatform, page_rows, plain_log, state_of
 
 FAST = ("--poll-interval", "100ms", "--poll-max-interval", "300ms")
 # The admin versions the stand-in answers as, each with the plug-in's api-version for it.
@@ -48,7 +48,7 @@ def test_success_sends_params_and_provenance_and_streams_logs(
     xxl: Any, tmp_path: Path, version: str, api_version: int
 ) -> None:
     xxl.admin("POST", "config", {"version": version})
-    xxl.job(7, duration=0.8, lines=["syncing rows", "rows synced: 42"])
+    xxl.job(7, duration=0.8, lines=["syncing rows", SPECIAL_LINE])
     args = trigger(xxl, 7, "--param", "environment=prod", "--params", '{"batch": 500}', "--result-file", "r.json",
                    options={"api-version": api_version})  # fmt: skip
     result = run_cli(*args, env=github_env(), cwd=tmp_path)
@@ -63,7 +63,7 @@ def test_success_sends_params_and_provenance_and_streams_logs(
     assert ci["ci.repository"] == "acme/shop" and len(ci["ci.sha"]) == 40 and ci["ci.actor"] == "octocat"
     assert ci["ci.pipeline_url"].startswith("https://github.com/acme/shop/actions/runs/1")
     assert entry["run_id"] == f"7:{log['id']}" and entry["status"] == "succeeded"
-    assert "rows synced: 42" in result.stdout
+    assert_plain_log(result.stdout, log["executorParam"])
     (triggered,) = sent(xxl, "/jobinfo/trigger")
     paging = sent(xxl, "/joblog/pageList")[0]["form"]
     assert (paging["start"], paging["length"], paging["offset"], paging["pagesize"]) == ("0", "50", "0", "50")
@@ -73,6 +73,20 @@ def test_success_sends_params_and_provenance_and_streams_logs(
     assert len(sent(xxl, login)) == 1
     visible = [x for x in (result.stdout + result.stderr).splitlines() if not x.startswith("::add-mask::")]
     assert not [x for x in visible if "123456" in x]
+
+
+# The admin HTML-escapes the executor's log (JobLogController.filter); the CI log must show it as written.
+SPECIAL_LINE = 'rows synced: 42 <ok> & "done" isn\'t &amp; escaped'
+
+
+def assert_plain_log(stdout: str, executor_param: str) -> None:
+    lines = [line.strip() for line in stdout.splitlines()]
+    assert [x for x in lines if x.endswith(SPECIAL_LINE)], stdout
+    assert "----------- xxl-job job execute start -----------" in lines
+    (param,) = [x for x in lines if x.startswith("----------- Param:")]
+    assert json.loads(param.removeprefix("----------- Param:")) == json.loads(executor_param)
+    assert [x for x in lines if x.startswith("----------- Result: handleCode=200")]
+    assert not [x for x in lines if "<br>" in x or "&quot;" in x or "&lt;" in x or "&#39;" in x], stdout
 
 
 def test_logs_are_read_incrementally(xxl: Any, tmp_path: Path) -> None:
@@ -283,3 +297,19 @@ def test_log_list_answers_of_each_generation_are_read_by_their_shape() -> None:
         page_rows({"code": 500, "msg": "请选择任务", "data": None, "success": False}, "list")
     with pytest.raises(PlatformError, match="no `data`"):
         page_rows({"timestamp": 1, "status": 200}, "list")
+
+
+def test_the_admins_escaped_log_markup_becomes_plain_lines() -> None:
+    # As JobLogController.filter sends an executor's lines: <br> markup kept, the rest HTML-escaped.
+    sent_text = (
+        "2025-11-28 10:00:00 [com.xxl.job.core.thread.JobThread#run]-[128]-[xxl-job, JobThread-7-1] <br>----------- "
+        "xxl-job job execute start -----------<br>----------- Param:{&quot;a&quot;:1}\r\n"
+        "2025-11-28 10:00:01 [SampleXxlJob#demoJobHandler]-[44]-[xxl-job, JobThread-7-1] "
+        "<b>a &lt; b</b> &amp;lt; &#39;x&#39;\n"
+    )
+    assert plain_log(sent_text).splitlines() == [
+        "2025-11-28 10:00:00 [com.xxl.job.core.thread.JobThread#run]-[128]-[xxl-job, JobThread-7-1]",
+        "----------- xxl-job job execute start -----------",
+        '----------- Param:{"a":1}',
+        "2025-11-28 10:00:01 [SampleXxlJob#demoJobHandler]-[44]-[xxl-job, JobThread-7-1] a < b &lt; 'x'",
+    ]

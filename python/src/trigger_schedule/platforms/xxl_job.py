@@ -16,6 +16,7 @@ carried in `executorParam`; two matches are reported, never guessed between.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -353,9 +354,8 @@ class XxlJobPlatform(Platform):
         if envelope.get("code") != SUCCESS or not isinstance(content, dict):
             return LogChunk("", from_line)  # the executor may not have the file yet: try later
         to_line = int(content.get("toLineNum") or 0)
-        text = str(content.get("logContent") or "") if to_line >= from_line else ""
-        if text and not text.endswith("\n"):
-            text += "\n"
+        # to_line < from_line: nothing new (3.3 answers 0 then; before the executor wrote, "logFile not exists").
+        text = plain_log(str(content.get("logContent") or "")) if to_line >= from_line else ""
         return LogChunk(text, max(from_line, to_line + 1), complete=bool(content.get("end")))
 
     def cancel(self, run: RunRef) -> None:
@@ -387,6 +387,23 @@ def _not_login(msg: Any) -> bool:
 
 def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+# What JobLogController.filter (2.4.1 on) does to the log: HtmlUtils.htmlEscape(text, "UTF-8"), which for a UTF
+# encoding escapes exactly these five, with <br>, <b> and </b> left as they are.
+ESCAPED = re.compile(r"&(amp|lt|gt|quot|#39);")
+UNESCAPE = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "#39": "'"}
+
+
+def plain_log(content: str) -> str:
+    """logDetailCat's logContent as plain lines: the JobThread's <br> markup breaks lines, <b> goes, the
+    admin's HTML escaping is undone (in one pass, so an escaped "&amp;lt;" stays "&lt;")."""
+    lines: list[str] = []
+    for line in content.splitlines():
+        for part in line.split("<br>"):
+            part = part.replace("<b>", "").replace("</b>", "")
+            lines.append(ESCAPED.sub(lambda m: UNESCAPE[m.group(1)], part).rstrip())
+    return "".join(f"{line}\n" for line in lines)
 
 
 def payload(envelope: Mapping[str, Any]) -> Any:
