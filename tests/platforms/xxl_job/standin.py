@@ -24,7 +24,18 @@ java/com/xxl/job/admin/ unless said otherwise):
   total}}. XxlJobLogMapper.xml: jobId > 0 filters by job, logStatus 1 success / 2 failed / 3 running,
   ORDER BY trigger_time DESC. `/joblog/logDetailCat` (logId, fromLineNum) answers LogResult {fromLineNum,
   toLineNum, logContent, end} under `content` (2.x, 3.2) or `data` (3.3); `end` is set once fromLineNum >
-  toLineNum and handleCode > 0. `/joblog/logKill` (id).
+  toLineNum and handleCode > 0; `filter` HTML-escapes the text (HtmlUtils.htmlEscape, UTF-8) keeping <br>, <b>
+  and </b>. `/joblog/logKill` (id): refuses only triggerCode != 200, calls the executor's kill(jobId) and, on
+  its success, writes the log handleCode 500, "joblog_kill_log_byman:" + the executor's msg, whatever it was
+  (scheduler/complete/JobCompleter.complete, 2.4.2 XxlJobCompleter; an unknown id dereferences null).
+- The executor, xxl-job-core: ExecutorBizImpl.kill (removes the task's JobThread, success either way, msg
+  "job thread already killed." when there is none); thread/JobThread.java (one thread per task runs the runs
+  one after another: block strategy SERIAL_EXECUTION; idles out after 30 empty 3 s polls; a stopped thread
+  calls back "scheduling center kill job. [job running, killed]" or "[job not executed, in the job queue,
+  killed.]", which JobCompleteHelper drops for a log already handled; its XxlJobHelper.log lines and their
+  <br> markup); log/XxlJobFileAppender.readLog (toLineNum: every line's count up to 3.2.0, the last line read
+  or 0 from 3.3.0; "readLog fail, logFile not exists" with isEnd before the thread wrote the file);
+  XxlJobHelper.logDetail (the "yyyy-MM-dd HH:mm:ss [class#method]-[line]-[thread] text" line format).
 Spring's missing @RequestParam answers HTTP 400. The context path is /xxl-job-admin (application.properties,
 up to 3.4.0).
 
@@ -69,6 +80,9 @@ class State:
         self.logs: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.next_id = 1
+        # The executor's JobThreads, one per (address, task): busy until, and when each was last killed.
+        self.busy_until: dict[tuple[str, int], float] = {}
+        self.killed_at: dict[tuple[str, int], float] = {}
 
 
 STATE = State()
@@ -125,6 +139,7 @@ def _refresh(log: dict[str, Any], now: float) -> None:
         log["handleCode"] = OUTCOME_CODES[log["_outcome"]]
         log["handleMsg"] = "" if log["handleCode"] == 200 else f"job {log['_outcome']}"
         log["handleTime"] = _fmt(now)
+        log["_result"] = (log["handleCode"], log["handleMsg"])  # what the JobThread wrote to the file
 
 
 def _visible(now: float) -> list[dict[str, Any]]:
@@ -137,8 +152,10 @@ def _visible(now: float) -> list[dict[str, Any]]:
     return rows
 
 
-# JobThread.java: the line numbers of its XxlJobHelper.log calls (execute start, timeout, end(finish)).
-JOB_THREAD_LINES = {"2.4.2": (133, 156, 179), "3.2.0": (134, 157, 180), "3.3.0": (128, 151, 174)}
+# JobThread.java: the line numbers of its XxlJobHelper.log calls (execute start, timeout, end(finish), toStop).
+JOB_THREAD_LINES = {"2.4.2": (133, 156, 179, 194), "3.2.0": (134, 157, 180, 195), "3.3.0": (128, 151, 174, 189)}
+KILL_REASON = "scheduling center kill job."  # ExecutorBizImpl.kill -> XxlJobExecutor.removeJobThread
+IDLE_S = 90.0  # JobThread removes itself after more than 30 empty triggerQueue.poll(3 s)
 HANDLER = "com.xxl.job.executor.jobhandler.SampleXxlJob#demoJobHandler"  # the executor sample's bean job
 JOB_THREAD = "com.xxl.job.core.thread.JobThread#run"
 
@@ -146,29 +163,31 @@ JOB_THREAD = "com.xxl.job.core.thread.JobThread#run"
 def _entry(log: dict[str, Any], at: float, where: str, line: int, text: str) -> list[str]:
     """One XxlJobHelper.log call as XxlJobHelper.logDetail writes it: a multi-line text spans file lines."""
     stamp = datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
-    thread = f"xxl-job, JobThread-{log['jobId']}-{int(log['_dispatch_at'] * 1000)}"
+    thread = f"xxl-job, JobThread-{log['jobId']}-{int(log['_start_at'] * 1000)}"
     return f"{stamp} [{where}]-[{line}]-[{thread}] {text}".split("\n")
 
 
 def _file_lines(log: dict[str, Any], now: float) -> list[str] | None:
-    """The executor's log file of this run as of `now`; None before the JobThread wrote to it."""
-    if log.get("raw") or log["triggerCode"] != 200 or now < log["_dispatch_at"]:
+    """The executor's log file of this run as of `now`; None before the JobThread took the run up."""
+    if log.get("raw") or log["triggerCode"] != 200 or now < log["_start_at"] or log.get("_dequeued"):
         return None
-    start_line, timeout_line, end_line = JOB_THREAD_LINES[STATE.version]
-    start, end = log["_dispatch_at"], log["_end_at"]
+    start_line, timeout_line, end_line, stop_line = JOB_THREAD_LINES[STATE.version]
+    start, end = log["_start_at"], log["_end_at"]
     start_text = f"<br>----------- xxl-job job execute start -----------<br>----------- Param:{log['executorParam']}"
     lines = _entry(log, start, JOB_THREAD, start_line, start_text)
     job_lines: list[str] = log["_lines"]
     for n, text in enumerate(job_lines):
         at = start + (end - start) * (n + 1) / (len(job_lines) + 1)
-        if now >= at or log["handleCode"]:
+        if at <= now:
             lines += _entry(log, at, HANDLER, 44 + n, text)
-    if log["handleCode"] and not log.get("_killed"):
+    if log.get("_result"):  # the run ended by itself; a later kill rewrites the admin's record, not this file
+        code, msg = log["_result"]
         if log["_outcome"] == "timeout":
             lines += _entry(log, end, JOB_THREAD, timeout_line, "<br>----------- xxl-job job execute timeout")
-        result = f"handleCode={log['handleCode']}, handleMsg = {log['handleMsg'] or 'null'}"
-        finish = f"<br>----------- xxl-job job execute end(finish) -----------<br>----------- Result: {result}"
-        lines += _entry(log, end, JOB_THREAD, end_line, finish)
+        finish = f"<br>----------- xxl-job job execute end(finish) -----------<br>----------- Result: handleCode={code}"
+        lines += _entry(log, end, JOB_THREAD, end_line, f"{finish}, handleMsg = {msg or 'null'}")
+    elif log.get("_stopped"):
+        lines += _entry(log, end, JOB_THREAD, stop_line, f"<br>----------- JobThread toStop, stopReason:{KILL_REASON}")
     return lines
 
 
@@ -359,11 +378,16 @@ def trigger(form: dict[str, str]) -> tuple[int, Any]:
         )
         STATE.next_id += 1
         return ok()
+    address = form["addressList"] or "http://127.0.0.1:9999/"
+    dispatch = now + STATE.trigger_delay
+    # Block strategy SERIAL_EXECUTION (the default): the task's one JobThread runs its runs one after another.
+    begin = max(dispatch, STATE.busy_until.get((address, int(form["id"])), 0.0))
+    STATE.busy_until[(address, int(form["id"]))] = begin + duration
     log = {
         "id": STATE.next_id,
         "jobGroup": int(job.get("group", 1)),
         "jobId": int(form["id"]),
-        "executorAddress": form["addressList"] or "http://127.0.0.1:9999/",
+        "executorAddress": address,
         "executorHandler": job.get("handler", "demoJobHandler"),
         "executorParam": form["executorParam"],
         "executorShardingParam": None,
@@ -375,9 +399,10 @@ def trigger(form: dict[str, str]) -> tuple[int, Any]:
         "handleCode": 0,
         "handleMsg": None,
         "alarmStatus": 0,
-        "_visible_at": now + STATE.trigger_delay,
-        "_dispatch_at": now + STATE.trigger_delay,
-        "_end_at": now + STATE.trigger_delay + duration,
+        "_visible_at": dispatch,
+        "_dispatch_at": dispatch,
+        "_start_at": begin,
+        "_end_at": begin + duration,
         "_outcome": job.get("outcome", "success"),
         "_lines": list(job.get("lines", [])),
     }
@@ -440,20 +465,53 @@ def log_detail_cat(form: dict[str, str]) -> tuple[int, Any]:
     return ok(content)
 
 
+def _thread_key(log: dict[str, Any]) -> tuple[str, int]:
+    return str(log.get("executorAddress")), int(log.get("jobId") or 0)
+
+
+def _thread_alive(key: tuple[str, int], now: float) -> bool:
+    """A task's JobThread lives from its first run until it idled IDLE_S after the last, unless killed since."""
+    killed = STATE.killed_at.get(key, float("-inf"))
+    return any(
+        not log.get("raw") and _thread_key(log) == key and killed < log["_dispatch_at"] <= now < log["_end_at"] + IDLE_S
+        for log in STATE.logs
+    )
+
+
+def _executor_kill(key: tuple[str, int], now: float) -> str | None:
+    """ExecutorBizImpl.kill(jobId): removes the task's JobThread, whatever it runs or queues; success either way."""
+    if not _thread_alive(key, now):
+        return "job thread already killed."
+    STATE.killed_at[key] = STATE.busy_until[key] = now
+    for log in STATE.logs:
+        if log.get("raw") or _thread_key(log) != key or log["handleCode"] != 0 or log["_dispatch_at"] > now:
+            continue
+        running = log["_start_at"] <= now
+        where = "[job running, killed]" if running else "[job not executed, in the job queue, killed.]"
+        # The JobThread's callback; the admin keeps a log's first result only ("log repeate callback.").
+        log.update(handleCode=500, handleMsg=f"{KILL_REASON} {where}", handleTime=_fmt(now), _end_at=now)
+        log.update(_stopped=running, _dequeued=not running)
+    return None
+
+
 def log_kill(form: dict[str, str]) -> tuple[int, Any]:
+    """JobLogController.logKill: kills by the log's task id on the log's executor, then writes the log as
+    killed (handleCode 500) whatever it was, the executor's "job thread already killed." included."""
+    now = time.time()
     log = _load(int(form["id"]))
-    if log is None:
-        return 500, {"status": 500, "error": "Internal Server Error"}  # the real one dereferences null
+    if log is None:  # xxlJobLogMapper.load answers null and log.getJobId() throws
+        if _at_least("3.2.0"):
+            return exception(
+                'java.lang.NullPointerException: Cannot invoke "XxlJobLog.getJobId()" because "log" is null'
+            )
+        return exception("java.lang.NullPointerException")
+    if int(log.get("jobId") or 0) not in STATE.jobs:
+        return fail("任务ID非法")
     if log["triggerCode"] != 200:
         return fail("调度失败\uff0c无法终止日志")
-    if log["handleCode"] != 0:
-        # The executor answers that the job thread is not running.
-        return fail("job thread already killed.")
-    log["handleCode"] = 500
-    log["handleMsg"] = f"{KILL_MSG}:"
-    log["handleTime"] = _fmt(time.time())
-    log["_killed"] = True
-    return ok()
+    msg = "job thread already killed." if log.get("raw") else _executor_kill(_thread_key(log), now)
+    log.update(handleCode=500, handleMsg=f"{KILL_MSG}:{msg or ''}", handleTime=_fmt(now), _killed=True)
+    return ok(msg)  # 2.4.2 new ReturnT(msg), 3.2.0 ReturnT.ofSuccess(msg), 3.3.0 Response.ofSuccess(msg)
 
 
 ROUTES: dict[str, tuple[tuple[str, ...], Any]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 from pathlib import Path
@@ -14,7 +15,7 @@ from servers.admin import wait_until as _wait_for
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.errors import AuthError, PlatformError, RejectedError
 from trigger_schedule.http import HttpClient, HttpOptions
-from trigger_schedule.platforms.base import PlatformConfig, RunState, TriggerRequest
+from trigger_schedule.platforms.base import PlatformConfig, RunRef, RunState, TriggerRequest
 from trigger_schedule.platforms.xxl_job import XxlJobPlatform, page_rows, plain_log, state_of
 
 FAST = ("--poll-interval", "100ms", "--poll-max-interval", "300ms")
@@ -208,6 +209,22 @@ def test_concurrency_skip_sees_running_logs(xxl: Any, tmp_path: Path) -> None:
     assert len(xxl.logs()) == 1
 
 
+def test_cancel_previous_with_kill_shared_stops_every_earlier_run(xxl: Any, tmp_path: Path) -> None:
+    xxl.admin("POST", "config", {"version": "3.3.0"})
+    xxl.job(7, duration=30)
+    for sha in ("1" * 40, "2" * 40):
+        earlier = run_cli(*trigger(xxl, 7, "--no-wait", options={"api-version": 3}), env=github_env(GITHUB_SHA=sha),
+                          cwd=tmp_path)  # fmt: skip
+        assert earlier.returncode == 0, earlier.stdout + earlier.stderr
+    options = {"api-version": 3, "kill-shared": True}
+    args = trigger(xxl, 7, "--no-wait", "--concurrency", "cancel-previous", options=options)
+    result = run_cli(*args, env=github_env(GITHUB_SHA="3" * 40), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, second, third = sorted(xxl.logs(), key=lambda log: int(log["id"]))
+    assert first["handleCode"] == second["handleCode"] == 500 and third["handleCode"] == 0
+    assert len(sent(xxl, "/joblog/logKill")) == 1  # one kill stopped the thread; the other run read as ended
+
+
 def test_dry_run_sends_nothing(xxl: Any, tmp_path: Path) -> None:
     xxl.job(7)
     result = run_cli(*trigger(xxl, 7, "--dry-run"), env=CREDS, cwd=tmp_path)
@@ -251,19 +268,76 @@ def test_a_refused_cookie_is_an_auth_error(xxl: Any, version: str, api_version: 
         xxl_job.list_active("7", None)
 
 
-def test_killed_reads_as_cancelled_and_killing_a_finished_run_is_no_error(xxl: Any) -> None:
+@pytest.mark.parametrize(("version", "api_version"), ADMINS)
+def test_killed_reads_as_cancelled(xxl: Any, version: str, api_version: int) -> None:
+    xxl.admin("POST", "config", {"version": version})
     xxl.job(7, duration=30)
-    xxl.job(8, duration=0.1)
-    xxl_job = platform(xxl)
+    xxl_job = platform(xxl, api_version)
     slow = xxl_job.trigger(request(7), None).run
     assert [r.run_id for r in xxl_job.list_active("7", None)] == [slow.run_id]
     xxl_job.cancel(slow)
     assert xxl_job.status(slow, None).state is RunState.CANCELLED
     assert xxl_job.list_active("7", None) == []
+    (log,) = xxl.logs()
+    assert log["killed"] and log["handleMsg"] == "人为操作\uff0c主动终止:"  # the thread was running: no executor msg
+
+
+@pytest.mark.parametrize(("version", "api_version"), ADMINS)
+def test_a_cancel_after_the_run_ended_never_kills(xxl: Any, version: str, api_version: int) -> None:
+    """logKill kills by task id and writes the log as killed whatever it was: a finished run must not be sent it."""
+    xxl.admin("POST", "config", {"version": version})
+    xxl.job(8, duration=0.1)
+    xxl_job = platform(xxl, api_version)
     quick = xxl_job.trigger(request(8), None).run
     _wait_for(lambda: xxl_job.status(quick, None).state.terminal, 10)
     xxl_job.cancel(quick)
+    assert not sent(xxl, "/joblog/logKill")
+    (log,) = xxl.logs()
+    assert (log["handleCode"], log["killed"]) == (200, False)
     assert xxl_job.status(quick, None).state is RunState.SUCCEEDED
+    # What the guard prevents: the admin answers 200 and rewrites the succeeded run as killed.
+    answer = xxl_job._post("joblog/logKill", {"id": log["id"]}, "kill")
+    assert answer["code"] == 200
+    (log,) = xxl.logs()
+    assert log["handleCode"] == 500 and log["handleMsg"].startswith("人为操作")
+    assert xxl_job.status(quick, None).state is RunState.CANCELLED
+
+
+@pytest.mark.parametrize(("version", "api_version"), ADMINS)
+def test_a_kill_that_would_stop_another_run_of_the_task_is_refused(xxl: Any, version: str, api_version: int) -> None:
+    xxl.admin("POST", "config", {"version": version})
+    xxl.job(7, duration=30)
+    xxl_job = platform(xxl, api_version)
+    theirs = xxl_job.trigger(request(7, "k-theirs"), None).run
+    ours = xxl_job.trigger(request(7, "k-ours"), None).run  # queued behind theirs in the task's JobThread
+    assert {r.run_id for r in xxl_job.list_active("7", None)} == {theirs.run_id, ours.run_id}
+    with pytest.raises(PlatformError, match="would stop them too"):
+        xxl_job.cancel(ours)
+    assert not sent(xxl, "/joblog/logKill")
+    assert [log["handleCode"] for log in xxl.logs()] == [0, 0]
+    # kill-shared: the task's thread goes, with every run it holds.
+    xxl_job.opts["kill-shared"] = True
+    xxl_job.cancel(ours)
+    by_id = {f"7:{log['id']}": log for log in xxl.logs()}
+    assert by_id[ours.run_id]["killed"] and by_id[theirs.run_id]["handleCode"] == 500
+    assert by_id[theirs.run_id]["handleMsg"] == "scheduling center kill job. [job running, killed]"
+    assert xxl_job.status(theirs, None).state is RunState.CANCELLED
+    assert xxl_job.status(ours, None).state is RunState.CANCELLED
+
+
+def test_a_kill_the_executor_finds_nothing_to_stop_for_warns(xxl: Any) -> None:
+    # A log the admin still shows running while its executor has no thread for the job (the run just ended).
+    xxl.job(7)
+    row = xxl.admin("POST", "logs", {"jobGroup": 1, "jobId": 7, "executorParam": "{}", "triggerCode": 200,
+                                     "handleCode": 0, "executorAddress": "http://127.0.0.1:9999/"})  # fmt: skip
+    warnings: list[str] = []
+    xxl_job = platform(xxl)
+    xxl_job.config = dataclasses.replace(xxl_job.config, warn=warnings.append)
+    xxl_job.cancel(RunRef(run_id=f"7:{row['id']}", url=None, extra={"job": "7"}))
+    (warning,) = warnings
+    assert "no thread for job 7" in warning
+    (log,) = xxl.logs()
+    assert log["handleMsg"] == "人为操作\uff0c主动终止:job thread already killed."
 
 
 def test_dispatch_failure_and_states_map_from_codes() -> None:

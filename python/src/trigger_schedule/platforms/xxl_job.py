@@ -51,6 +51,10 @@ HANDLE_STATES: dict[int, tuple[RunState, str]] = {
 }
 # joblog_kill_log_byman in the admin's i18n (en, zh_CN, zh_TC): logKill's handleMsg prefix.
 KILLED_BY_HAND = ("Manual operation, kill job", "人为操作\uff0c主动终止", "人為操作\uff0c主動終止")
+# ExecutorBizImpl.kill: the reason a JobThread's runs are stopped with when another log of the job is killed,
+# and its answer when the job has no thread (nothing ran or it idled out); the admin answers 200 for both.
+KILL_REASON = "scheduling center kill job."
+THREAD_GONE = "job thread already killed."
 MAX_PARAM = 512  # tables_xxl_job.sql: xxl_job_log.executor_param varchar(512)
 LOG_STATUS_RUNNING = 3  # pageList: trigger_code = 200 AND handle_code = 0
 
@@ -62,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "find-max": 50,
     "find-timeout": 30,
     "provenance": True,
+    "kill-shared": False,
 }
 
 
@@ -105,6 +110,12 @@ class XxlJobPlatform(Platform):
                 "type": "boolean",
                 "description": "Carry the CI provenance (repository, sha, ref, pipeline URL, actor) in the "
                 "marker (default true); dropped by itself when executorParam would exceed 512 characters.",
+            },
+            "kill-shared": {
+                "type": "boolean",
+                "description": "Cancel a run even when other runs of the job run or wait on the same executor: "
+                "XXL-JOB kills the job's thread there, which stops them all (default false: such a cancel is "
+                "refused; set true with concurrency: cancel-previous).",
             },
             "find-timeout": {
                 "type": "number",
@@ -359,13 +370,50 @@ class XxlJobPlatform(Platform):
         return LogChunk(text, max(from_line, to_line + 1), complete=bool(content.get("end")))
 
     def cancel(self, run: RunRef) -> None:
+        """logKill kills by task id on the log's executor and then writes the log as killed whatever it was, so
+        the log is read right before: a finished run is left alone, and a kill that would also stop other runs
+        of the task on that executor is refused unless kill-shared. What is left is the time of one request."""
         what = f"kill XXL-JOB log {run.run_id}"
-        envelope = self._post("joblog/logKill", {"id": _log_id(run.run_id)}, what)
+        job, log_id = str(run.extra.get("job") or _job_of(run.run_id)), _log_id(run.run_id)
+        logs = self._logs(job, what, None)
+        log = next((x for x in logs if str(x.get("id")) == log_id), None)
+        if log is None:
+            raise PlatformError(
+                f"{what}: not among the job's newest {self.opts['find-max']} logs", hint="raise find-max"
+            )
+        if state_of(log, run.url).state.terminal:
+            return  # it ended: a kill now would only rewrite its result as killed
+        if int(log.get("triggerCode") or 0) != SUCCESS:
+            raise PlatformError(
+                f"{what}: the admin has not dispatched it to an executor yet, and refuses to kill it before",
+                hint="kill it from the admin's log page once it runs",
+            )
+        self._refuse_shared_kill(what, log, logs)
+        envelope = self._post("joblog/logKill", {"id": log_id}, what)
         if not isinstance(envelope, dict) or envelope.get("code") != SUCCESS:
-            if self.status(run, None).state.terminal:
-                return  # it ended before the kill reached it: nothing to stop
             msg = envelope.get("msg") if isinstance(envelope, dict) else envelope
             raise PlatformError(f"{what}: XXL-JOB could not kill it: {msg or 'no reason given'}")
+        if payload(envelope) == THREAD_GONE:
+            self.config.warn(
+                f"{what}: the executor had no thread for job {job} any more (the run ended as the kill was sent); "
+                "the admin now records the run as killed"
+            )
+
+    def _refuse_shared_kill(self, what: str, log: Mapping[str, Any], logs: list[dict[str, Any]]) -> None:
+        address = log.get("executorAddress")
+        shared = [
+            str(x.get("id"))
+            for x in logs
+            if x is not log and x.get("executorAddress") == address and state_of(x, None).state is RunState.RUNNING
+            and int(x.get("triggerCode") or 0) == SUCCESS
+        ]  # fmt: skip
+        if shared and not self.opts["kill-shared"]:
+            raise PlatformError(
+                f"{what}: not killed: XXL-JOB kills a task's whole thread on the executor, and logs "
+                f"{', '.join(shared)} of job {log.get('jobId')} also run or wait on {address}: the kill would stop "
+                "them too",
+                hint="let it finish, kill it from the admin's log page, or set kill-shared: true to stop them all",
+            )
 
     def _run_ref(self, log: Mapping[str, Any]) -> RunRef:
         job = str(log.get("jobId"))
@@ -437,6 +485,8 @@ def state_of(log: Mapping[str, Any], url: str | None) -> RunStatus:
         return RunStatus(RunState.RUNNING, "triggering", url)
     if handle_code == 500 and str(log.get("handleMsg") or "").startswith(KILLED_BY_HAND):
         return RunStatus(RunState.CANCELLED, "killed", url)
+    if handle_code == 500 and str(log.get("handleMsg") or "").startswith(KILL_REASON):
+        return RunStatus(RunState.CANCELLED, "killed with another run of the job on its executor", url)
     state, word = HANDLE_STATES.get(handle_code, (RunState.FAILED, f"handleCode {handle_code}"))
     return RunStatus(state, word, url)
 
