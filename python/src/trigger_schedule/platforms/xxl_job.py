@@ -401,11 +401,12 @@ class XxlJobPlatform(Platform):
 
     def _refuse_shared_kill(self, what: str, log: Mapping[str, Any], logs: list[dict[str, Any]]) -> None:
         address = log.get("executorAddress")
+        # Dispatched to the same executor and not handled yet: running in the task's thread, or queued behind.
         shared = [
             str(x.get("id"))
             for x in logs
-            if x is not log and x.get("executorAddress") == address and state_of(x, None).state is RunState.RUNNING
-            and int(x.get("triggerCode") or 0) == SUCCESS
+            if x is not log and x.get("executorAddress") == address
+            and int(x.get("triggerCode") or 0) == SUCCESS and int(x.get("handleCode") or 0) == 0
         ]  # fmt: skip
         if shared and not self.opts["kill-shared"]:
             raise PlatformError(
