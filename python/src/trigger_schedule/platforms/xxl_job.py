@@ -1,10 +1,13 @@
-"""XXL-JOB admin (2.x to 3.1 with `api-version: 2`, 3.2 to 3.3 with `api-version: 3`).
+"""XXL-JOB admin (2.x to 3.1 with `api-version: 2`, 3.2 to 3.3.x with `api-version: 3`).
 
-Follows xuxueli/xxl-job, tags 2.4.2 and 3.2.0: JobInfoController (`/jobinfo/trigger`), JobLogController
+Follows xuxueli/xxl-job, tags 2.4.2, 3.2.0 and 3.3.0: JobInfoController (`/jobinfo/trigger`), JobLogController
 (`/joblog/pageList`, `/joblog/logDetailCat`, `/joblog/logKill`), IndexController + LoginService (2.x
-`/login`, cookie XXL_JOB_LOGIN_IDENTITY), login/LoginController (3.2 `/auth/doLogin`, xxl-sso cookie
-xxl_job_login_token), ReturnT (`{code, msg, content}`). The admin's context path (`/xxl-job-admin` by
-default) is part of the platform url.
+`/login`, cookie XXL_JOB_LOGIN_IDENTITY), LoginController (3.2 and 3.3 `/auth/doLogin`, xxl-sso cookie
+xxl_job_login_token). Answers are ReturnT `{code, msg, content}` up to 3.2 and xxl-tool Response
+`{code, msg, data}` from 3.3, whose pageList is paged by offset/pagesize instead of start/length and wraps
+the list in `data: {data, total}`: the plug-in sends both paging pairs (each admin ignores the other's) and
+reads each answer by its shape, so one `api-version: 3` serves 3.2 and 3.3. The admin's context path
+(`/xxl-job-admin` by default up to 3.4.0) is part of the platform url.
 
 The trigger answers no log id, so the run is found afterwards among the job's newest logs by a marker
 carried in `executorParam`; two matches are reported, never guessed between.
@@ -13,6 +16,7 @@ carried in `executorParam`; two matches are reported, never guessed between.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +51,10 @@ HANDLE_STATES: dict[int, tuple[RunState, str]] = {
 }
 # joblog_kill_log_byman in the admin's i18n (en, zh_CN, zh_TC): logKill's handleMsg prefix.
 KILLED_BY_HAND = ("Manual operation, kill job", "人为操作\uff0c主动终止", "人為操作\uff0c主動終止")
+# ExecutorBizImpl.kill: the reason a JobThread's runs are stopped with when another log of the job is killed,
+# and its answer when the job has no thread (nothing ran or it idled out); the admin answers 200 for both.
+KILL_REASON = "scheduling center kill job."
+THREAD_GONE = "job thread already killed."
 MAX_PARAM = 512  # tables_xxl_job.sql: xxl_job_log.executor_param varchar(512)
 LOG_STATUS_RUNNING = 3  # pageList: trigger_code = 200 AND handle_code = 0
 
@@ -58,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "find-max": 50,
     "find-timeout": 30,
     "provenance": True,
+    "kill-shared": False,
 }
 
 
@@ -71,7 +80,8 @@ class XxlJobPlatform(Platform):
             "api-version": {
                 "enum": [2, 3],
                 "description": "Admin generation: 2 for 2.x to 3.1 (POST /login, cookie XXL_JOB_LOGIN_IDENTITY), "
-                "3 for 3.2 to 3.3 (POST /auth/doLogin, cookie xxl_job_login_token). Default 2.",
+                "3 for 3.2 to 3.3.x (POST /auth/doLogin, cookie xxl_job_login_token; 3.3's Response answers are "
+                "told from 3.2's ReturnT by their shape). Default 2.",
             },
             "job-group": {
                 "type": "integer",
@@ -100,6 +110,12 @@ class XxlJobPlatform(Platform):
                 "type": "boolean",
                 "description": "Carry the CI provenance (repository, sha, ref, pipeline URL, actor) in the "
                 "marker (default true); dropped by itself when executorParam would exceed 512 characters.",
+            },
+            "kill-shared": {
+                "type": "boolean",
+                "description": "Cancel a run even when other runs of the job run or wait on the same executor: "
+                "XXL-JOB kills the job's thread there, which stops them all (default false: such a cancel is "
+                "refused; set true with concurrency: cancel-previous).",
             },
             "find-timeout": {
                 "type": "number",
@@ -317,14 +333,13 @@ class XxlJobPlatform(Platform):
             "jobId": self._job_id(job),
             "logStatus": status,
             "filterTime": "",  # the server's own time zone is unknown: search by newest instead
+            # Up to 3.2 the page is start/length, from 3.3 offset/pagesize; Spring ignores the pair it lacks.
             "start": 0,
             "length": self.opts["find-max"],
+            "offset": 0,
+            "pagesize": self.opts["find-max"],
         }
-        document = self._post("joblog/pageList", form, what, deadline)
-        data = document.get("data") if isinstance(document, dict) else None
-        if not isinstance(data, list):
-            raise PlatformError(f"{what}: the log list has no `data`", hint="check the url is the XXL-JOB admin")
-        return [log for log in data if isinstance(log, dict)]
+        return page_rows(self._post("joblog/pageList", form, what, deadline), what)
 
     def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
         logs = self._logs(job, f"list running logs of XXL-JOB job {job}", deadline, LOG_STATUS_RUNNING)
@@ -346,23 +361,60 @@ class XxlJobPlatform(Platform):
         what = f"log of XXL-JOB log {run.run_id}"
         envelope = self._post("joblog/logDetailCat", {"logId": _log_id(run.run_id), "fromLineNum": from_line}, what)
         envelope = envelope if isinstance(envelope, dict) else {}
-        content = envelope.get("content")
+        content = payload(envelope)
         if envelope.get("code") != SUCCESS or not isinstance(content, dict):
             return LogChunk("", from_line)  # the executor may not have the file yet: try later
         to_line = int(content.get("toLineNum") or 0)
-        text = str(content.get("logContent") or "") if to_line >= from_line else ""
-        if text and not text.endswith("\n"):
-            text += "\n"
+        # to_line < from_line: nothing new (3.3 answers 0 then; before the executor wrote, "logFile not exists").
+        text = plain_log(str(content.get("logContent") or "")) if to_line >= from_line else ""
         return LogChunk(text, max(from_line, to_line + 1), complete=bool(content.get("end")))
 
     def cancel(self, run: RunRef) -> None:
+        """logKill kills by task id on the log's executor and then writes the log as killed whatever it was, so
+        the log is read right before: a finished run is left alone, and a kill that would also stop other runs
+        of the task on that executor is refused unless kill-shared. What is left is the time of one request."""
         what = f"kill XXL-JOB log {run.run_id}"
-        envelope = self._post("joblog/logKill", {"id": _log_id(run.run_id)}, what)
+        job, log_id = str(run.extra.get("job") or _job_of(run.run_id)), _log_id(run.run_id)
+        logs = self._logs(job, what, None)
+        log = next((x for x in logs if str(x.get("id")) == log_id), None)
+        if log is None:
+            raise PlatformError(
+                f"{what}: not among the job's newest {self.opts['find-max']} logs", hint="raise find-max"
+            )
+        if state_of(log, run.url).state.terminal:
+            return  # it ended: a kill now would only rewrite its result as killed
+        if int(log.get("triggerCode") or 0) != SUCCESS:
+            raise PlatformError(
+                f"{what}: the admin has not dispatched it to an executor yet, and refuses to kill it before",
+                hint="kill it from the admin's log page once it runs",
+            )
+        self._refuse_shared_kill(what, log, logs)
+        envelope = self._post("joblog/logKill", {"id": log_id}, what)
         if not isinstance(envelope, dict) or envelope.get("code") != SUCCESS:
-            if self.status(run, None).state.terminal:
-                return  # it ended before the kill reached it: nothing to stop
             msg = envelope.get("msg") if isinstance(envelope, dict) else envelope
             raise PlatformError(f"{what}: XXL-JOB could not kill it: {msg or 'no reason given'}")
+        if payload(envelope) == THREAD_GONE:
+            self.config.warn(
+                f"{what}: the executor had no thread for job {job} any more (the run ended as the kill was sent); "
+                "the admin now records the run as killed"
+            )
+
+    def _refuse_shared_kill(self, what: str, log: Mapping[str, Any], logs: list[dict[str, Any]]) -> None:
+        address = log.get("executorAddress")
+        # Dispatched to the same executor and not handled yet: running in the task's thread, or queued behind.
+        shared = [
+            str(x.get("id"))
+            for x in logs
+            if x is not log and x.get("executorAddress") == address
+            and int(x.get("triggerCode") or 0) == SUCCESS and int(x.get("handleCode") or 0) == 0
+        ]  # fmt: skip
+        if shared and not self.opts["kill-shared"]:
+            raise PlatformError(
+                f"{what}: not killed: XXL-JOB kills a task's whole thread on the executor, and logs "
+                f"{', '.join(shared)} of job {log.get('jobId')} also run or wait on {address}: the kill would stop "
+                "them too",
+                hint="let it finish, kill it from the admin's log page, or set kill-shared: true to stop them all",
+            )
 
     def _run_ref(self, log: Mapping[str, Any]) -> RunRef:
         job = str(log.get("jobId"))
@@ -386,6 +438,45 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+# What JobLogController.filter (2.4.1 on) does to the log: HtmlUtils.htmlEscape(text, "UTF-8"), which for a UTF
+# encoding escapes exactly these five, with <br>, <b> and </b> left as they are.
+ESCAPED = re.compile(r"&(amp|lt|gt|quot|#39);")
+UNESCAPE = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "#39": "'"}
+
+
+def plain_log(content: str) -> str:
+    """logDetailCat's logContent as plain lines: the JobThread's <br> markup breaks lines, <b> goes, the
+    admin's HTML escaping is undone (in one pass, so an escaped "&amp;lt;" stays "&lt;")."""
+    lines: list[str] = []
+    for line in content.splitlines():
+        for part in line.split("<br>"):
+            part = part.replace("<b>", "").replace("</b>", "")
+            lines.append(ESCAPED.sub(lambda m: UNESCAPE[m.group(1)], part).rstrip())
+    return "".join(f"{line}\n" for line in lines)
+
+
+def payload(envelope: Mapping[str, Any]) -> Any:
+    """What an answer carries: ReturnT's `content` up to 3.2, Response's `data` from 3.3 (Jackson writes it null)."""
+    return envelope["data"] if "data" in envelope else envelope.get("content")
+
+
+def page_rows(document: Any, what: str) -> list[dict[str, Any]]:
+    """The logs of a pageList answer: {recordsTotal, data: [log]} up to 3.2, {code, data: {data: [log]}} from 3.3."""
+    document = document if isinstance(document, dict) else {}
+    rows = document.get("data")
+    if isinstance(rows, dict):
+        rows = rows.get("data")
+    elif "code" in document and document.get("code") != SUCCESS:
+        # A refusal (3.3 Response.ofFail, or the exception resolver: no permission for job-group) carries a code.
+        raise RejectedError(
+            f"{what}: XXL-JOB refused the log list: {document.get('msg')}",
+            hint="check job: and job-group, and that the user has permission for the job's executor group",
+        )
+    if not isinstance(rows, list):
+        raise PlatformError(f"{what}: the log list has no `data`", hint="check the url is the XXL-JOB admin")
+    return [log for log in rows if isinstance(log, dict)]
+
+
 def state_of(log: Mapping[str, Any], url: str | None) -> RunStatus:
     trigger_code = int(log.get("triggerCode") or 0)
     handle_code = int(log.get("handleCode") or 0)
@@ -395,6 +486,8 @@ def state_of(log: Mapping[str, Any], url: str | None) -> RunStatus:
         return RunStatus(RunState.RUNNING, "triggering", url)
     if handle_code == 500 and str(log.get("handleMsg") or "").startswith(KILLED_BY_HAND):
         return RunStatus(RunState.CANCELLED, "killed", url)
+    if handle_code == 500 and str(log.get("handleMsg") or "").startswith(KILL_REASON):
+        return RunStatus(RunState.CANCELLED, "killed with another run of the job on its executor", url)
     state, word = HANDLE_STATES.get(handle_code, (RunState.FAILED, f"handleCode {handle_code}"))
     return RunStatus(state, word, url)
 
