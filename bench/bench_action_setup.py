@@ -6,7 +6,8 @@ It copies the action and python/ to a temporary directory (so edits to the check
 in-tree build touch nothing) and then interleaves, round after round, with a fresh tool cache for
 every cold case:
 
-    pip            cold, no uv anywhere: venv --without-pip, then the interpreter's pip installs python/
+    pip            cold, no uv anywhere: venv --without-pip, then the interpreter's pip installs the locked
+                   dependencies by hash (--require-hashes) and python/ offline (--no-build-isolation)
     uv-bootstrap   cold, no uv on PATH (the action's default): pip installs the pinned uv into the tool
                    cache, then uv builds the venv; the case of a GitHub-hosted runner without uv
     uv-path        cold, uv on PATH with an empty uv cache (e.g. after astral-sh/setup-uv)
@@ -22,6 +23,7 @@ downloads come on top (about 3 MB of dependencies, plus 17.6 MB for the uv wheel
     .venv/bin/python bench/bench_action_setup.py                # print the Markdown report
     .venv/bin/python bench/bench_action_setup.py --write        # ... and write bench/RESULTS-action-setup.md
     .venv/bin/python bench/bench_action_setup.py --rounds 2     # a quick look
+    .venv/bin/python bench/bench_action_setup.py --baseline REF # also the action at git REF, interleaved
 """
 
 from __future__ import annotations
@@ -53,11 +55,20 @@ DRY_RUN = ["-m", "trigger_schedule", "run", "--dry-run", "--job", "sync", "--url
 COLD_TARGET_S, WARM_TARGET_S = 2.0, 0.5
 
 
-def _copy_sources(root: Path) -> Path:
+def _copy_sources(root: Path, ref: str | None = None) -> Path:
+    """The action and python/ as they are now, or at a git ref (for a before-and-after in one run)."""
+    if ref:
+        root.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", ref, "actions/trigger-schedule", "python"], cwd=REPO, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True, timeout=TIMEOUT_S)
+        return root / "actions" / "trigger-schedule"
     skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
     shutil.copytree(ACTION, root / "actions" / "trigger-schedule", ignore=skip)
     shutil.copytree(REPO / "python" / "src", root / "python" / "src", ignore=skip)
-    for name in ("pyproject.toml", "README.md"):
+    shutil.copytree(REPO / "python" / "locks", root / "python" / "locks")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(REPO / "python" / name, root / "python" / name)
     return root / "actions" / "trigger-schedule"
 
@@ -164,7 +175,21 @@ def _versions() -> str:
     return f"Python {platform.python_version()} ({BASE_PYTHON}), {pip.stdout.split(' from ')[0]}, {uv}"
 
 
-def report(times: dict[str, list[float]], cpu_times: dict[str, list[float]], rounds: int, load: str) -> str:
+def comparison(before: dict[str, list[float]], now: dict[str, list[float]], ref: str) -> str:
+    rows = [f"| case | before ({ref}) | now | now / before |", "|---|---|---|---|"]
+    for case in CASES:
+        old, new = statistics.median(before[case]), statistics.median(now[case])
+        rows.append(f"| {case} | {old:.3f} s | {new:.3f} s | {new / old:.2f}x |")
+    return "\n".join(rows)
+
+
+def report(
+    times: dict[str, list[float]],
+    cpu_times: dict[str, list[float]],
+    rounds: int,
+    load: str,
+    baseline: tuple[str, dict[str, list[float]]] | None = None,
+) -> str:
     med = {case: statistics.median(values) for case, values in times.items()}
     rows = [
         "| case | median | min | max | target | CPU median |",
@@ -193,6 +218,13 @@ def report(times: dict[str, list[float]], cpu_times: dict[str, list[float]], rou
         f" and missed by {', '.join(missed) or 'none'} (medians), before any download: on a GitHub-hosted"
         " runner without uv the downloads (about 21 MB) come on top of uv-bootstrap."
     )
+    compared = ""
+    if baseline:
+        compared = (
+            f"\nSide by side with the action at `{baseline[0]}` (interleaved in the same run, medians):\n\n"
+            + comparison(baseline[1], times, baseline[0])
+            + "\n"
+        )
     return f"""# The GitHub Action's venv setup: cold and warm
 
 Made by `bench/bench_action_setup.py` ({rounds} rounds, interleaved, medians) on {time.strftime("%Y-%m-%d")}:
@@ -203,8 +235,9 @@ Installs are offline from `.tools/wheelhouse` (local wheels): on a runner, downl
 (about 3 MB of dependencies; uv-bootstrap also fetches the 17.6 MB uv wheel).
 
 {chr(10).join(rows)}
-
-- **pip**: no uv anywhere; `venv --without-pip`, then the interpreter's pip installs `python/`.
+{compared}
+- **pip**: no uv anywhere; `venv --without-pip`, then the interpreter's pip installs the locked
+  dependencies by hash (`--require-hashes`) and builds `python/` offline (`--no-build-isolation`).
 - **uv-bootstrap** (the action's default when uv is not on PATH): pip installs the pinned uv into the
   tool cache, then uv builds the venv.
 - **uv-path**: uv on PATH, empty uv cache. **uv-path-warm**: uv on PATH with a warm uv cache.
@@ -228,25 +261,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--write", action="store_true", help=f"also write {RESULTS.relative_to(REPO)}")
+    parser.add_argument("--baseline", metavar="REF", help="also measure the action at this git ref, interleaved")
     args = parser.parse_args(argv)
     if not (WHEELHOUSE / ".stamp").exists() or not (UV_BIN / "uv").exists():
         print("run `bash scripts/tools/github.sh` first: it makes .tools/wheelhouse and .tools/uv", file=sys.stderr)
         return 2
     load = _load()
-    times: dict[str, list[float]] = {case: [] for case in CASES}
-    cpu_times: dict[str, list[float]] = {case: [] for case in CASES}
+    labels = ["now", *(["before"] if args.baseline else [])]
+    times = {label: {case: [] for case in CASES} for label in labels}
+    cpu_times = {label: {case: [] for case in CASES} for label in labels}
     with tempfile.TemporaryDirectory(prefix="bench-action-setup-") as tmp:
         work = Path(tmp)
-        action = _copy_sources(work / "src")
-        warm_uv_cache = work / "uv-cache-warm"
-        # Fill the shared uv cache once, outside the measurements.
-        (work / "prime" / "tool-cache").mkdir(parents=True)
-        _setup(action, _env(action, work / "prime" / "tool-cache", warm_uv_cache, True, "auto"))
+        actions = {"now": _copy_sources(work / "src")}
+        if args.baseline:
+            actions["before"] = _copy_sources(work / "src-before", args.baseline)
+        for label, action in actions.items():
+            # Fill each shared uv cache once, outside the measurements.
+            (work / f"prime-{label}" / "tool-cache").mkdir(parents=True)
+            warm = work / f"uv-cache-warm-{label}"
+            _setup(action, _env(action, work / f"prime-{label}" / "tool-cache", warm, True, "auto"))
         for index in range(args.rounds):
-            _round(action, work, warm_uv_cache, times, cpu_times)
-            print(f"round {index + 1}/{args.rounds}: " + ", ".join(f"{c} {times[c][-1]:.2f}s" for c in CASES))
+            for label, action in actions.items():
+                _round(action, work / label, work / f"uv-cache-warm-{label}", times[label], cpu_times[label])
+                done = ", ".join(f"{c} {times[label][c][-1]:.2f}s" for c in CASES)
+                print(f"round {index + 1}/{args.rounds} {label}: {done}")
     load += f", after it {_load()}"
-    text = report(times, cpu_times, args.rounds, load)
+    baseline = (args.baseline, times["before"]) if args.baseline else None
+    text = report(times["now"], cpu_times["now"], args.rounds, load, baseline)
     print(text)
     if args.write:
         RESULTS.write_text(text, encoding="utf-8")

@@ -63,12 +63,8 @@ from_tool_cache() { # the newest 3.11+ interpreter in GitHub's tool cache layout
   return 1
 }
 
-choose_python() { # prints the interpreter to build the venv from, or fails with what to set
+fallback_python() { # the interpreter when the python input is unusable: prints one, or fails with what to set
   local found
-  if command -v "$requested" >/dev/null 2>&1 && is_supported "$requested"; then
-    command -v "$requested"
-    return 0
-  fi
   if [ "$requested" != "$DEFAULT_PYTHON" ]; then
     if ! command -v "$requested" >/dev/null 2>&1; then
       fail "the python input '${requested}' is not an interpreter on PATH; set it to Python 3.11 or newer"
@@ -135,15 +131,17 @@ uv_python() { # a 3.11+ interpreter that uv finds, or installs as a managed Pyth
   echo "$found"
 }
 
-python=$(choose_python)
-
-# One interpreter start gives the key: version, sources, locks and interpreter (portable, unlike sha256sum).
-key=$("$python" - "$src" <<'PY'
+# One interpreter start gives the key (version, sources, locks and interpreter; portable, unlike sha256sum)
+# and checks the interpreter: exit 3 means older than 3.11, so the warm path costs that one start.
+cache_key() { # cache_key PYTHON
+  "$1" - "$src" <<'PY'
 import hashlib
 import os
 import re
 import sys
 
+if sys.version_info < (3, 11):
+    sys.exit(3)
 src = sys.argv[1]
 paths = ["pyproject.toml", os.path.join("locks", "build.txt")]
 for base, dirs, files in os.walk(os.path.join(src, "src")):
@@ -158,7 +156,17 @@ with open(os.path.join(src, "src", "trigger_schedule", "__init__.py"), encoding=
 interpreter = hashlib.sha256(f"{sys.version} {sys.executable}".encode()).hexdigest()[:8]
 print(f"{found.group(1) if found else '0'}-{sources.hexdigest()[:12]}-py{interpreter}")
 PY
-) || exit 2
+}
+
+python=$(command -v "$requested" 2>/dev/null) || python=
+key=
+if [ -n "$python" ]; then
+  key=$(cache_key "$python") || key=
+fi
+if [ -z "$key" ]; then
+  python=$(fallback_python)
+  key=$(cache_key "$python") || fail "could not read the sources in $src with $python"
+fi
 venv="$root/$key"
 LOCKS=(-r "$src/src/trigger_schedule/requirements.lock" -r "$src/locks/build.txt")
 
