@@ -42,7 +42,6 @@ def test_success_sends_string_options_provenance_and_streams_logs(rundeck: Runde
         duration=3,
         logs=["sync started", "synced 500 rows", "sync done"],
         options=[{"name": "environment", "required": True}, {"name": "regions", "multivalued": True}],
-        record_dir=str(tmp_path),
     )
     env = github_env()
     params = json.dumps({"environment": "production", "batchSize": 500, "fullRefresh": True, "regions": ["eu", "us"]})
@@ -52,11 +51,11 @@ def test_success_sends_string_options_provenance_and_streams_logs(rundeck: Runde
     entry = result_of(tmp_path / "r.json")
     assert entry["status"] == "succeeded" and entry["decision"] == "triggered"
     assert entry["run_url"].endswith(f"/execution/show/{entry['run_id']}")
-    received = json.loads((tmp_path / f"{entry['run_id']}.json").read_text())["options"]
+    received = rundeck.execution(entry["run_id"])["job"]["options"]
     # Rundeck drops non-string option values (filterOptParams): every value went as a string.
     assert received["environment"] == "production"
     assert received["batchSize"] == "500" and received["fullRefresh"] == "true"
-    assert received["regions"] == ["eu", "us"]
+    assert received["regions"] == "eu,us"  # the list, joined with the option's delimiter
     assert received["trigger_schedule_key"] == entry["idempotency_key"]
     provenance = received["trigger_schedule_ci"]
     for part in ("ci.repository=acme/shop", f"ci.sha={env['GITHUB_SHA']}", "ci.actor=octocat", "/actions/runs/1"):
@@ -158,7 +157,7 @@ def test_timeout_exits_6(rundeck: Rundeck, tmp_path: Path) -> None:
 
 
 def test_two_triggers_of_one_job_at_once_each_follow_their_own_execution(rundeck: Rundeck, tmp_path: Path) -> None:
-    rundeck.job("shared", duration=1.0, record_dir=str(tmp_path))
+    rundeck.job("shared", duration=1.0)
     triggers = [
         {
             "name": name,
@@ -181,8 +180,7 @@ def test_two_triggers_of_one_job_at_once_each_follow_their_own_execution(rundeck
     entries = json.loads((tmp_path / "r.json").read_text())["triggers"]
     assert len({e["run_id"] for e in entries}) == 2
     for entry in entries:
-        received = json.loads((tmp_path / f"{entry['run_id']}.json").read_text())["options"]
-        assert received["which"] == entry["name"]
+        assert rundeck.execution(entry["run_id"])["job"]["options"]["which"] == entry["name"]
 
 
 def test_concurrency_skip_lists_running_executions(rundeck: Rundeck, tmp_path: Path) -> None:
