@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cli_runner import TOKEN, github_env, run_cli, start_cli
 from rundeck_client import Rundeck
+from servers.admin import wait_until
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.http import HttpClient, HttpOptions
 from trigger_schedule.platforms.base import PlatformConfig, RunState, TriggerRequest
@@ -119,6 +120,32 @@ def test_rerun_of_the_same_ci_context_adopts_its_execution(rundeck: Rundeck, tmp
     assert result_of(tmp_path / "r.json")["decision"] == "adopted"
     assert len(rundeck.executions()) == 1
     assert len(api_requests(rundeck, "/job/sync/run")) == 1
+
+
+def test_a_rerun_adopts_its_unfinished_execution_listed_after_find_max_finished_ones(
+    rundeck: Rundeck, tmp_path: Path
+) -> None:
+    # Rundeck lists a job's executions by completion time, unfinished ones last (H2, MySQL, SQL Server).
+    rundeck.job("sync", duration=0.1)
+    platform = _platform(rundeck)
+    for n in range(3):
+        platform.trigger(TriggerRequest("sync", {}, f"earlier-{n}"), None)
+    wait_until(lambda: {e["status"] for e in rundeck.executions()} == {"succeeded"}, 10)
+    rundeck.job("sync", duration=60)
+    env, few = github_env(), ("--platform-options", '{"find-max": 2}', "--no-wait")
+    first = run_cli(*trigger(rundeck, "sync", *few, "--result-file", "1.json"), env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = run_cli(*trigger(rundeck, "sync", *few, "--result-file", "2.json"), env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    adopted = result_of(tmp_path / "2.json")
+    assert adopted["decision"] == "adopted", again.stdout + again.stderr
+    assert adopted["run_id"] == result_of(tmp_path / "1.json")["run_id"]
+    assert len(rundeck.executions()) == 4
+    # A deferred execution (scheduled, not finished) is found the same way.
+    start_at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    deferred = platform.trigger(TriggerRequest("sync", {}, "deferred", start_at=start_at), None).run
+    few_only = _platform(rundeck, {"find-max": 2})
+    assert few_only.find_existing(TriggerRequest("sync", {}, "deferred"), None) == deferred
 
 
 def test_a_lost_trigger_answer_is_recovered_without_a_second_execution(rundeck: Rundeck, tmp_path: Path) -> None:

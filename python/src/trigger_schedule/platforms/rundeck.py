@@ -89,7 +89,8 @@ class RundeckPlatform(Platform):
                 "type": "integer",
                 "minimum": 1,
                 "maximum": 1000,
-                "description": "How many recent executions of the job to search for this CI context's run.",
+                "description": "How many running, scheduled and recent executions of the job to search for "
+                "this CI context's run (each).",
             },
         },
     }
@@ -181,14 +182,19 @@ class RundeckPlatform(Platform):
         if not option:
             return None
         what = f"look up earlier executions of {request.job}"
-        document = self._get(
-            self._job_path(request.job, "executions"), what, deadline, job=request.job, max=self.opts["find-max"]
-        )
-        ours = [e for e in _executions(document) if _options_of(e).get(option) == request.idempotency_key]
+        ours: dict[Any, dict[str, Any]] = {}
+        # Rundeck sorts a job's executions by completion time, and H2, MySQL and SQL Server put the unfinished
+        # ones (no completion time) after every finished one: running and scheduled ones are asked for apart.
+        for status in ("running", "scheduled", None):
+            query = {"max": self.opts["find-max"], **({"status": status} if status else {})}
+            document = self._get(self._job_path(request.job, "executions"), what, deadline, job=request.job, **query)
+            for execution in _executions(document):
+                if _options_of(execution).get(option) == request.idempotency_key:
+                    ours[execution.get("id")] = execution
         if not ours:
             return None
         # Two executions with one key only come from CI re-runs racing each other: the newest is ours too.
-        return self._run_ref(max(ours, key=lambda e: int(e.get("id", 0))), what)
+        return self._run_ref(max(ours.values(), key=lambda e: int(e.get("id", 0))), what)
 
     def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
         what = f"list running executions of {job}"
