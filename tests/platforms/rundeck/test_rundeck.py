@@ -98,6 +98,17 @@ def test_wrong_token_exits_3(rundeck: Rundeck, tmp_path: Path) -> None:
     assert rundeck.executions() == []
 
 
+def test_an_api_version_the_server_does_not_serve_exits_4_naming_its_newest(rundeck: Rundeck, tmp_path: Path) -> None:
+    # What Rundeck 4.10 (API 43) answers the default 44; here the stand-in's newest is 59.
+    rundeck.job("ok")
+    options = ("--platform-options", '{"api-version": 60}')
+    result = run_cli(*trigger(rundeck, "ok", *options), env=github_env(), cwd=tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 4, out
+    assert "does not serve the API version" in out and "options.api-version: 59" in out
+    assert "4.11" in out and rundeck.executions() == []
+
+
 def test_conflict_of_a_job_without_concurrent_runs_exits_4_with_a_hint(rundeck: Rundeck, tmp_path: Path) -> None:
     rundeck.job("single", multiple=False, duration=30)
     first = run_cli(*trigger(rundeck, "single", "--no-wait"), env=github_env(), cwd=tmp_path)

@@ -7,6 +7,7 @@ ExecutionController (`/execution/{id}`, `/output`, `/abort`), ExecutionService (
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import timezone
 from typing import Any
@@ -31,6 +32,7 @@ from trigger_schedule.secrets import MASK
 DEFAULT_API_VERSION = 44
 TOKEN_HEADER = "X-Rundeck-Auth-Token"
 CONFLICT_CODE = "api.error.execution.conflict"
+UNSUPPORTED_VERSION_CODE = "api.error.api-version.unsupported"
 
 # ExecutionConstants: every word an execution's `status` can hold.
 STATES: dict[str, RunState] = {
@@ -279,6 +281,8 @@ def _raise_for_answer(response: requests.Response, what: str, job: str) -> None:
             "'Allow multiple executions' (and its limit) on the job",
             status_code=response.status_code,
         )
+    if code == UNSUPPORTED_VERSION_CODE:
+        raise _unsupported_version(response, what)
     if response.status_code == 404 and code == "api.error.item.doesnotexist" and job:
         raise RejectedError(
             f"{what}: Rundeck has no job with the id {job}: {_message(response)}",
@@ -286,6 +290,19 @@ def _raise_for_answer(response: requests.Response, what: str, job: str) -> None:
             status_code=404,
         )
     raise_for_response(response, what)
+
+
+def _unsupported_version(response: requests.Response, what: str) -> RejectedError:
+    """ApiVersionInterceptor's answer ends with "Current version: N": the newest this server speaks."""
+    message = _message(response)
+    current = re.search(r"Current version: (\d+)", message)
+    newest = f"options.api-version: {current.group(1)}" if current else "options.api-version to a version it serves"
+    return RejectedError(
+        f"{what}: this Rundeck does not serve the API version asked for (HTTP {response.status_code}): {message}",
+        hint=f"set {newest} (18 or later) on the platform; "
+        f"the default {DEFAULT_API_VERSION} needs Rundeck 4.11 or newer",
+        status_code=response.status_code,
+    )
 
 
 def _error_code(response: requests.Response) -> str:
