@@ -185,13 +185,26 @@ def test_sigterm_aborts_the_execution_and_exits_143(rundeck: Rundeck, tmp_path: 
     assert api_requests(rundeck, f"/execution/{execution['id']}/abort")
 
 
-def test_timeout_exits_6(rundeck: Rundeck, tmp_path: Path) -> None:
+def test_timeout_exits_6_and_on_timeout_cancel_aborts(rundeck: Rundeck, tmp_path: Path) -> None:
     rundeck.job("slow", duration=60)
     result = run_cli(
         *trigger(rundeck, "slow", "--timeout", "2s", "--on-timeout", "cancel"), env=github_env(), cwd=tmp_path
     )
     assert result.returncode == 6, result.stdout + result.stderr
-    assert [e["status"] for e in rundeck.executions()] == ["aborted"]
+    (execution,) = rundeck.executions()
+    assert rundeck.execution(str(execution["id"]))["status"] == "aborted"
+    assert api_requests(rundeck, f"/execution/{execution['id']}/abort")
+
+
+def test_timeout_exits_6_and_leaves_the_execution_running(rundeck: Rundeck, tmp_path: Path) -> None:
+    rundeck.job("slow", duration=60)
+    result = run_cli(
+        *trigger(rundeck, "slow", "--timeout", "2s", "--on-timeout", "leave"), env=github_env(), cwd=tmp_path
+    )
+    assert result.returncode == 6, result.stdout + result.stderr
+    (execution,) = rundeck.executions()
+    assert rundeck.execution(str(execution["id"]))["status"] == "running"
+    assert not api_requests(rundeck, f"/execution/{execution['id']}/abort")
 
 
 def test_two_triggers_of_one_job_at_once_each_follow_their_own_execution(rundeck: Rundeck, tmp_path: Path) -> None:

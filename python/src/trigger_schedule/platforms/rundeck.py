@@ -1,4 +1,4 @@
-"""Rundeck (API v14+; v44 by default): run a job, follow its execution, stream its log output.
+"""Rundeck (API v18+; v44 by default, Rundeck 4.11+): run a job, follow its execution, stream its log output.
 
 Follows rundeck/rundeck: ScheduledExecutionController.apiJobRun (`POST /api/{v}/job/{id}/run`),
 ExecutionController (`/execution/{id}`, `/output`, `/abort`), ExecutionService (option handling, statuses).
@@ -66,7 +66,8 @@ class RundeckPlatform(Platform):
             "api-version": {
                 "type": "integer",
                 "minimum": 18,
-                "description": "Rundeck API version in the URL (default 44; 18+ for options and runAtTime).",
+                "description": "Rundeck API version in the URL (default 44, which needs Rundeck 4.11 or newer; "
+                "18 or later: options and runAtTime need 18).",
             },
             "key-option": {
                 **_OPTION_NAME,
