@@ -1,4 +1,9 @@
-"""The CLI end to end against the stand-in Rundeck (standin.py, which follows rundeck/rundeck's sources)."""
+"""The CLI end to end against the stand-in Rundeck (standin.py, which follows rundeck/rundeck's sources).
+
+No real Rundeck can be installed on the test machines (its war is not on Maven Central; see
+docs/platforms/rundeck.md, "Tested against"), so every case runs here, the server's own record of an
+execution read through its API (`Rundeck.execution`) as a real-server test would read it.
+"""
 
 from __future__ import annotations
 
