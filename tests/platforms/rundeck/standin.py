@@ -21,10 +21,19 @@ API_CURRENT_VERSION 59, API_EARLIEST_VERSION 14):
 - ExecutionController.groovy apiExecutionOutput: `entries[].log`, `offset` (a string), `lastModified`,
   `completed`, `execCompleted`, `unmodified`; apiExecutionAbort: `{abort: {status, reason?}, execution}`;
 - ApiVersionInterceptor.groovy: unsupported version → 400 api.error.api-version.unsupported.
+Checked again at tag v5.17.0 (5.17.0-20251103) for the job's execution listing:
+- ScheduledExecutionController.apiJobExecutionsResult: `max` absent → every execution (-1);
+- ExecutionService.queryExecutions: `order('dateCompleted', 'desc')`, then `dateStarted` desc; on H2 (the
+  embedded default; MySQL and SQL Server alike) NULL sorts low, so running and scheduled executions come
+  after every completed one;
+- ExecutionQuery.createCriteria: `status=running` is "not completed and not scheduled/queued",
+  `status=scheduled` the status word;
+- ApiService.renderExecutionsJson: `job.options` is OptionsParserUtil.parseOptsFromString(argString): strings,
+  a multi-valued option's values joined with its delimiter (",").
 Token auth: header `X-Rundeck-Auth-Token`; a bad token gets 403 (as the token filter answers API requests).
 
 Admin (no auth): POST /_admin/jobs {id, name, outcome: succeeded|failed, duration, logs: [..],
-options: [{name, required?, multivalued?}], multiple: bool, record_dir}; GET /_admin/requests;
+options: [{name, required?, multivalued?}], multiple: bool}; GET /_admin/requests;
 GET /_admin/executions; POST /_admin/reset; POST /_admin/faults {drop_next_run: true} (the next run
 is created but its answer is lost: the connection closes unanswered).
 """
@@ -83,10 +92,14 @@ def _parse_run_at(text: str) -> float | None:
     return None
 
 
+def _joined(value: Any) -> str:
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
 def _arg_line(options: dict[str, Any]) -> str:
     parts = []
     for key, value in options.items():
-        text = ",".join(value) if isinstance(value, list) else value
+        text = _joined(value)
         parts.append(f"-{key} " + (f'"{text}"' if re.search(r"\s", text) or not text else text))
     return " ".join(parts)
 
@@ -112,17 +125,7 @@ def _end(execution: dict[str, Any]) -> float | None:
     return execution["aborted_at"] or execution["start"] + execution["job"]["duration"]
 
 
-def _record(execution: dict[str, Any]) -> None:
-    """What the job received, written once it starts (so a scheduled run records later)."""
-    job = execution["job"]
-    if job.get("record_dir") and not execution["recorded"] and _phase(execution, time.time()) != "scheduled":
-        execution["recorded"] = True
-        path = Path(job["record_dir"]) / f"{execution['id']}.json"
-        path.write_text(json.dumps({"job": job["id"], "options": execution["options"]}))
-
-
 def _execution_json(execution: dict[str, Any], base: str) -> dict[str, Any]:
-    _record(execution)
     job = execution["job"]
     data: dict[str, Any] = {
         "id": execution["id"],
@@ -147,7 +150,8 @@ def _execution_json(execution: dict[str, Any], base: str) -> dict[str, Any]:
         "jobDeleted": False,
     }
     if execution["options"]:
-        data["job"]["options"] = execution["options"]
+        # parseOptsFromString(argString): what the argument line holds, as strings.
+        data["job"]["options"] = {k: _joined(v) for k, v in execution["options"].items()}
     end = _end(execution)
     if end is not None:
         data["date-ended"] = {"unixtime": int(end * 1000), "date": _iso(end)}
@@ -221,7 +225,6 @@ def run_job(version: int, job_id: str, body: dict[str, Any] | None, base: str) -
         "argstring": _arg_line(ordered),
         "start": start,
         "aborted_at": None,
-        "recorded": False,
         "type": "user-scheduled" if run_at else "user",
         "loglevel": data.get("loglevel"),
     }
@@ -249,12 +252,13 @@ def job_executions(job_id: str, query: dict[str, str], base: str) -> dict[str, A
     found = [e for e in STATE.executions.values() if e["job"]["id"] == job_id]
     if query.get("status"):
         found = [e for e in found if _phase(e, now) == query["status"]]
-    found.sort(key=lambda e: e["start"], reverse=True)
+    # order('dateCompleted', 'desc'), order('dateStarted', 'desc'); H2 sorts NULL low: unfinished ones last.
+    found.sort(key=lambda e: (_end(e) or float("-inf"), e["start"]), reverse=True)
     total = len(found)
-    limit = int(query.get("max", 20) or 20)
+    limit = int(query.get("max") or -1)
     found = found[:limit] if limit > 0 else found
     return {
-        "paging": {"count": len(found), "total": total, "offset": 0, "max": limit},
+        "paging": {"count": len(found), "total": total, "offset": 0, "max": limit if limit > 0 else 20},
         "executions": [_execution_json(e, base) for e in found],
     }
 
@@ -419,7 +423,6 @@ class Handler(BaseHTTPRequestHandler):
                 "logs": [],
                 "options": [],
                 "multiple": True,
-                "record_dir": None,
                 **body,
             }
             STATE.jobs[job["id"]] = job

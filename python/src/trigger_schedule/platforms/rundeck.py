@@ -1,4 +1,4 @@
-"""Rundeck (API v14+; v44 by default): run a job, follow its execution, stream its log output.
+"""Rundeck (API v18+; v44 by default, Rundeck 4.11+): run a job, follow its execution, stream its log output.
 
 Follows rundeck/rundeck: ScheduledExecutionController.apiJobRun (`POST /api/{v}/job/{id}/run`),
 ExecutionController (`/execution/{id}`, `/output`, `/abort`), ExecutionService (option handling, statuses).
@@ -7,6 +7,7 @@ ExecutionController (`/execution/{id}`, `/output`, `/abort`), ExecutionService (
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import timezone
 from typing import Any
@@ -31,6 +32,7 @@ from trigger_schedule.secrets import MASK
 DEFAULT_API_VERSION = 44
 TOKEN_HEADER = "X-Rundeck-Auth-Token"
 CONFLICT_CODE = "api.error.execution.conflict"
+UNSUPPORTED_VERSION_CODE = "api.error.api-version.unsupported"
 
 # ExecutionConstants: every word an execution's `status` can hold.
 STATES: dict[str, RunState] = {
@@ -64,7 +66,8 @@ class RundeckPlatform(Platform):
             "api-version": {
                 "type": "integer",
                 "minimum": 18,
-                "description": "Rundeck API version in the URL (default 44; 18+ for options and runAtTime).",
+                "description": "Rundeck API version in the URL (default 44, which needs Rundeck 4.11 or newer; "
+                "18 or later: options and runAtTime need 18).",
             },
             "key-option": {
                 **_OPTION_NAME,
@@ -89,7 +92,8 @@ class RundeckPlatform(Platform):
                 "type": "integer",
                 "minimum": 1,
                 "maximum": 1000,
-                "description": "How many recent executions of the job to search for this CI context's run.",
+                "description": "How many running, scheduled and recent executions of the job to search for "
+                "this CI context's run (each).",
             },
         },
     }
@@ -181,14 +185,19 @@ class RundeckPlatform(Platform):
         if not option:
             return None
         what = f"look up earlier executions of {request.job}"
-        document = self._get(
-            self._job_path(request.job, "executions"), what, deadline, job=request.job, max=self.opts["find-max"]
-        )
-        ours = [e for e in _executions(document) if _options_of(e).get(option) == request.idempotency_key]
+        ours: dict[Any, dict[str, Any]] = {}
+        # Rundeck sorts a job's executions by completion time, and H2, MySQL and SQL Server put the unfinished
+        # ones (no completion time) after every finished one: running and scheduled ones are asked for apart.
+        for status in ("running", "scheduled", None):
+            query = {"max": self.opts["find-max"], **({"status": status} if status else {})}
+            document = self._get(self._job_path(request.job, "executions"), what, deadline, job=request.job, **query)
+            for execution in _executions(document):
+                if _options_of(execution).get(option) == request.idempotency_key:
+                    ours[execution.get("id")] = execution
         if not ours:
             return None
         # Two executions with one key only come from CI re-runs racing each other: the newest is ours too.
-        return self._run_ref(max(ours, key=lambda e: int(e.get("id", 0))), what)
+        return self._run_ref(max(ours.values(), key=lambda e: int(e.get("id", 0))), what)
 
     def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
         what = f"list running executions of {job}"
@@ -273,6 +282,8 @@ def _raise_for_answer(response: requests.Response, what: str, job: str) -> None:
             "'Allow multiple executions' (and its limit) on the job",
             status_code=response.status_code,
         )
+    if code == UNSUPPORTED_VERSION_CODE:
+        raise _unsupported_version(response, what)
     if response.status_code == 404 and code == "api.error.item.doesnotexist" and job:
         raise RejectedError(
             f"{what}: Rundeck has no job with the id {job}: {_message(response)}",
@@ -280,6 +291,19 @@ def _raise_for_answer(response: requests.Response, what: str, job: str) -> None:
             status_code=404,
         )
     raise_for_response(response, what)
+
+
+def _unsupported_version(response: requests.Response, what: str) -> RejectedError:
+    """ApiVersionInterceptor's answer ends with "Current version: N": the newest this server speaks."""
+    message = _message(response)
+    current = re.search(r"Current version: (\d+)", message)
+    newest = f"options.api-version: {current.group(1)}" if current else "options.api-version to a version it serves"
+    return RejectedError(
+        f"{what}: this Rundeck does not serve the API version asked for (HTTP {response.status_code}): {message}",
+        hint=f"set {newest} (18 or later) on the platform; "
+        f"the default {DEFAULT_API_VERSION} needs Rundeck 4.11 or newer",
+        status_code=response.status_code,
+    )
 
 
 def _error_code(response: requests.Response) -> str:
