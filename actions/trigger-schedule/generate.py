@@ -1,6 +1,6 @@
 """Regenerate the action's inputs, their env mapping and the README's inputs table from the CLI.
 
-`trigger_schedule.cli.ALL_FLAGS` is the single source of options: each flag becomes an input named
+`trigger_schedule.options.ALL_OPTIONS` is the single source of options: each flag becomes an input named
 after it (kebab-case) that sets the flag's own TRIGGER_SCHEDULE_* variable. Run it with the
 project's venv after changing the CLI's flags; `--check` (used by the tests) only reports drift.
 
@@ -14,8 +14,8 @@ import re
 import sys
 from pathlib import Path
 
-from trigger_schedule.cli import ALL_FLAGS, Flag
 from trigger_schedule.errors import EXIT_MEANINGS
+from trigger_schedule.options import ALL_OPTIONS, Option
 
 HERE = Path(__file__).resolve().parent
 ACTION = HERE / "action.yml"
@@ -44,8 +44,8 @@ EXTRA = {
 DEFAULT = re.compile(r"\s*\(default: ([^)]*)\)")
 
 
-def _flags() -> dict[str, Flag]:
-    return {flag.flags[0].removeprefix("--"): flag for flag in ALL_FLAGS}
+def _flags() -> dict[str, Option]:
+    return {flag.flags[0].removeprefix("--"): flag for flag in ALL_OPTIONS}
 
 
 def _order() -> list[str]:
@@ -54,7 +54,7 @@ def _order() -> list[str]:
     return names + [n for n in flags if n not in names]
 
 
-def _describe(flag: Flag) -> tuple[str, str]:
+def _describe(flag: Option) -> tuple[str, str]:
     """(description, CLI default) for one flag."""
     text = flag.help.replace("; env: one per line", "; one per line").replace(
         "repeatable; one per line", "one per line"

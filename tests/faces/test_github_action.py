@@ -24,8 +24,8 @@ import pytest
 import yaml
 from cli_runner import TOKEN
 from servers.harness import GenericScheduler
-from trigger_schedule.cli import ALL_FLAGS
 from trigger_schedule.errors import EXIT_MEANINGS
+from trigger_schedule.options import ALL_OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 ACTION_DIR = REPO / "actions" / "trigger-schedule"
@@ -72,17 +72,17 @@ def _tool(path: Path) -> str:
 
 def test_every_cli_flag_is_an_input_mapped_to_exactly_its_env_var(action: dict[str, Any]) -> None:
     inputs, env = action["inputs"], _step(action, "run")["env"]
-    for flag in ALL_FLAGS:
+    for flag in ALL_OPTIONS:
         name = _input_name(flag)
         assert name in inputs, f"{flag.flags[0]} has no input {name!r}"
         assert env.get(flag.env) == f"${{{{ inputs.{name} }}}}", f"input {name} must set {flag.env}"
-    flag_inputs = {_input_name(f) for f in ALL_FLAGS}
+    flag_inputs = {_input_name(f) for f in ALL_OPTIONS}
     assert set(inputs) - flag_inputs == set(NOT_FLAGS), "an input that is neither a CLI flag nor allowlisted"
     assert env["TRIGGER_SCHEDULE_TOKEN"] == "${{ inputs.token }}"
     assert _step(action, "setup")["env"] == {"ACTION_PYTHON": "${{ inputs.python }}"}
     # Every TRIGGER_SCHEDULE_* variable the action sets is one input, read nowhere else.
     mapped = {k: v for k, v in env.items() if k.startswith("TRIGGER_SCHEDULE_")}
-    assert len(mapped) == len(ALL_FLAGS) + 1
+    assert len(mapped) == len(ALL_OPTIONS) + 1
     assert len(set(mapped.values())) == len(mapped)
 
 

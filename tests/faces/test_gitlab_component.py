@@ -26,7 +26,7 @@ import yaml
 from cli_runner import TOKEN
 from servers.harness import GenericScheduler
 from trigger_schedule import __version__
-from trigger_schedule.cli import ALL_FLAGS
+from trigger_schedule.options import ALL_OPTIONS
 from trigger_schedule.plan_schema import full_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ def test_every_cli_flag_is_an_input_mapped_to_its_variable() -> None:
     header, body = _documents(COMPONENT)
     inputs = header["spec"]["inputs"]
     variables = _job(body)["variables"]
-    for flag in ALL_FLAGS:
+    for flag in ALL_OPTIONS:
         name = flag.flags[0].removeprefix("--")
         name = RENAMED.get(name, name)
         assert name in inputs, f"flag {flag.flags[0]} has no input {name!r}"
@@ -92,10 +92,10 @@ def test_every_cli_flag_is_an_input_mapped_to_its_variable() -> None:
         if isinstance(value, str):  # only values that cannot hold a `$` skip `expand: false`
             assert inputs[name]["type"] in ("boolean", "number"), name
         assert inputs[name].get("description"), name
-    flag_inputs = {RENAMED.get(f.flags[0][2:], f.flags[0][2:]) for f in ALL_FLAGS}
+    flag_inputs = {RENAMED.get(f.flags[0][2:], f.flags[0][2:]) for f in ALL_OPTIONS}
     assert set(inputs) == flag_inputs | GITLAB_INPUTS
-    assert not TEMPLATE_VARIABLES & {f.env for f in ALL_FLAGS}
-    assert set(variables) == {f.env for f in ALL_FLAGS} | TEMPLATE_VARIABLES
+    assert not TEMPLATE_VARIABLES & {f.env for f in ALL_OPTIONS}
+    assert set(variables) == {f.env for f in ALL_OPTIONS} | TEMPLATE_VARIABLES
 
 
 def test_generated_files_are_up_to_date() -> None:
@@ -112,7 +112,7 @@ def test_inputs_are_typed_like_the_cli() -> None:
     trigger_options = schema["trigger-options"]["properties"]
     for name in ("on-timeout", "concurrency"):
         assert inputs[name]["options"] == ["", *trigger_options[name]["enum"]]
-    for flag in ALL_FLAGS:
+    for flag in ALL_OPTIONS:
         spec = inputs[RENAMED.get(flag.flags[0][2:], flag.flags[0][2:])]
         if flag.kind == "bool" or (flag.kind == "switch" and flag.key):
             # An empty value means "not given": the plan's value or the CLI's default applies.

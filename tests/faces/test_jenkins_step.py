@@ -25,7 +25,7 @@ from cli_runner import TOKEN
 from groovy_runner import groovy_command, groovy_env
 from servers.harness import GenericScheduler
 from trigger_schedule import __version__
-from trigger_schedule.cli import ALL_FLAGS
+from trigger_schedule.options import ALL_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 LIB = ROOT / "jenkins-shared-lib"
@@ -64,7 +64,7 @@ def camel(flag: str) -> str:
 
 
 def flag_table() -> dict[str, str]:
-    return {camel(flag.flags[0]): flag.env for flag in ALL_FLAGS}
+    return {camel(flag.flags[0]): flag.env for flag in ALL_OPTIONS}
 
 
 FAKE_CLI = """#!{python}
@@ -101,7 +101,7 @@ def mapping_config(result_file: Path) -> tuple[dict[str, Any], dict[str, str]]:
         "tokenEnv": ("MY_TOKEN", "MY_TOKEN"),
         "resultFile": (str(result_file), str(result_file)),
     }
-    for flag in ALL_FLAGS:
+    for flag in ALL_OPTIONS:
         key = camel(flag.flags[0])
         if key in structured:
             config[key], expected[flag.env] = structured[key]
@@ -448,13 +448,13 @@ def test_every_flag_reaches_the_cli_as_its_own_variable(batch: Batch) -> None:
     assert binding["variable"] == "MY_TOKEN"
     _, expected = mapping_config(batch.root / "ws-mapping" / "result.json")
     seen = fake["env"]
-    for flag in ALL_FLAGS:
+    for flag in ALL_OPTIONS:
         assert flag.env in seen, flag.env
         if flag.env in expected:
             assert seen[flag.env] == expected[flag.env], flag.env
         else:  # maps become JSON, types kept
             assert json.loads(seen[flag.env]) == STRUCTURED, flag.env
-    assert set(seen) == {f.env for f in ALL_FLAGS} | {"TRIGGER_SCHEDULE_CLI_PATH"}
+    assert set(seen) == {f.env for f in ALL_OPTIONS} | {"TRIGGER_SCHEDULE_CLI_PATH"}
     assert scenario["returned"]["runId"] == "r-1"
     assert scenario["returned"]["runUrl"] == "http://x/r-1"
 

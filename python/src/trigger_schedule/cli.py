@@ -10,180 +10,14 @@ import re
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from trigger_schedule import __version__
 from trigger_schedule.errors import EXIT_MEANINGS, ConfigError, ExitCode, TriggerScheduleError
-
-ENV_PREFIX = "TRIGGER_SCHEDULE_"
-DEFAULT_PLAN = ".trigger-schedule.yml"
+from trigger_schedule.options import ALL_OPTIONS, DEFAULT_PLAN, ENV_PREFIX, RUN_OPTIONS, TRIGGER_OPTIONS, Option
 
 EXIT_CODES_HELP = "exit codes:\n" + "".join(f"  {int(code):<4} {meaning}\n" for code, meaning in EXIT_MEANINGS.items())
-
-
-@dataclass(frozen=True)
-class Flag:
-    """One CLI option; `key` is its plan key (kebab-case) where it maps to one."""
-
-    flags: tuple[str, ...]
-    help: str
-    kind: str = "str"  # str | bool | multi | switch
-    key: str | None = None
-    section: str = "trigger"  # trigger | platform | auth | tls | run
-    metavar: str | None = None
-
-    @property
-    def dest(self) -> str:
-        return self.flags[0].lstrip("-").replace("-", "_")
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.dest.upper()
-
-
-# The single source for flags: argparse, env vars and the faces' contract tests all read this table.
-TRIGGER_FLAGS: tuple[Flag, ...] = (
-    Flag(("--platform",), "platform type for a single trigger (default: generic)", metavar="TYPE"),
-    Flag(("--url",), "scheduler base URL", section="platform", key="url"),
-    Flag(("--job",), "job to start (DAG, deployment, workflow)", key="job"),
-    Flag(("--name",), "trigger name used in outputs (default: the job)", key="name"),
-    Flag(
-        ("--param",),
-        "job parameter KEY=VALUE (a string; repeatable; env: one per line)",
-        kind="multi",
-        metavar="KEY=VALUE",
-    ),
-    Flag(("--params",), "job parameters as a YAML or JSON map (keeps types)", key="params", metavar="MAP"),
-    Flag(("--when",), "condition: a CEL expression, or a YAML block", key="when", metavar="EXPR"),
-    Flag(("--wait",), "wait for the run to end (default: true)", kind="bool", key="wait"),
-    Flag(("--timeout",), "hard deadline for trigger and wait, e.g. 90s, 30m (default: 30m)", key="timeout"),
-    Flag(("--on-timeout",), "leave or cancel the run when the wait times out", key="on-timeout"),
-    Flag(
-        ("--cancel-on-interrupt",),
-        "cancel started runs on SIGINT/SIGTERM (default: true)",
-        kind="bool",
-        key="cancel-on-interrupt",
-    ),
-    Flag(("--poll-interval",), "first status poll delay (default: 1s)", key="poll-interval"),
-    Flag(("--poll-max-interval",), "longest delay between polls (default: 15s)", key="poll-max-interval"),
-    Flag(("--logs",), "stream the run's logs into the CI log (default: true)", kind="bool", key="logs"),
-    Flag(("--description",), "free text shown in the summary", key="description"),
-    Flag(
-        ("--gate",),
-        "health gate as YAML/JSON: {url, expect-status, json-pointer, expect-value, interval, timeout}",
-        key="gate",
-        metavar="MAP",
-    ),
-    Flag(("--delay",), "wait this long before triggering, e.g. 2m", key="delay"),
-    Flag(
-        ("--window",),
-        "time window as YAML/JSON: {start, end, timezone, weekdays, outside: skip|wait|defer}",
-        key="window",
-        metavar="MAP",
-    ),
-    Flag(("--concurrency",), "allow, skip, wait or cancel-previous when a run of the job is active", key="concurrency"),
-    Flag(("--retries",), "re-trigger a failed run: N, or {count, delay}", key="retries", metavar="N|MAP"),
-    Flag(
-        ("--on-failure",),
-        "compensating job as YAML/JSON: {job, params, platform, wait, timeout}",
-        key="on-failure",
-        metavar="MAP",
-    ),
-    Flag(("--notify",), "notifications as a YAML/JSON list of {on: [...], urls: [...]}", key="notify", metavar="LIST"),
-    Flag(("--auth-type",), "bearer, basic, header or none (default: bearer)", section="auth", key="type"),
-    Flag(("--token-file",), "file holding the token", section="auth", key="token-file", metavar="PATH"),
-    Flag(
-        ("--username-env",),
-        "env var holding the basic-auth username",
-        section="auth",
-        key="username-env",
-        metavar="NAME",
-    ),
-    Flag(
-        ("--password-env",),
-        "env var holding the basic-auth password",
-        section="auth",
-        key="password-env",
-        metavar="NAME",
-    ),
-    Flag(("--auth-header",), "header name for --auth-type header", section="auth", key="header"),
-    Flag(("--ca-bundle",), "PEM file of CAs to trust", section="tls", key="ca-bundle", metavar="PATH"),
-    Flag(("--client-cert",), "PEM client certificate (mTLS)", section="tls", key="client-cert", metavar="PATH"),
-    Flag(("--client-key",), "PEM client key (mTLS)", section="tls", key="client-key", metavar="PATH"),
-    Flag(("--insecure",), "skip TLS verification (prints a warning)", kind="switch", section="tls", key="insecure"),
-    Flag(
-        ("--header",),
-        "extra header NAME:VALUE (repeatable; env: one per line)",
-        kind="multi",
-        section="platform",
-        metavar="NAME:VALUE",
-    ),
-    Flag(
-        ("--connect-timeout",),
-        "TCP connect timeout per request (default: 10s)",
-        section="platform",
-        key="connect-timeout",
-    ),
-    Flag(("--read-timeout",), "read timeout per request (default: 30s)", section="platform", key="read-timeout"),
-    Flag(
-        ("--max-attempts",),
-        "attempts per request on transient errors (default: 5)",
-        section="platform",
-        key="max-attempts",
-    ),
-    Flag(
-        ("--platform-options",),
-        "the platform's options: block as YAML or JSON",
-        section="platform",
-        key="options",
-        metavar="MAP",
-    ),
-)
-
-RUN_FLAGS: tuple[Flag, ...] = (
-    Flag(("--config", "-c"), f"plan file (default: {DEFAULT_PLAN})", section="run", metavar="PATH"),
-    Flag(
-        ("--only",),
-        "run only these triggers (comma-separated; with their needs satisfied)",
-        section="run",
-        metavar="NAMES",
-    ),
-    Flag(
-        ("--token-env",), "env var holding the token (default: TRIGGER_SCHEDULE_TOKEN)", section="run", metavar="NAME"
-    ),
-    Flag(("--environment",), "deploy environment (default: the CI's, e.g. CI_ENVIRONMENT_NAME)", section="run"),
-    Flag(("--deploy-version",), "deployed version (default: the tag, else the short SHA)", section="run"),
-    Flag(("--previous-version",), "version deployed before this one", section="run"),
-    Flag(("--deploy-status",), "deploy outcome (default: success)", section="run"),
-    Flag(("--deploy-strategy",), "rolling, blue-green, canary, ...", section="run"),
-    Flag(("--deploy-time",), "deploy time, ISO-8601 (default: now)", section="run"),
-    Flag(("--deploy-url",), "URL of the deployed application", section="run"),
-    Flag(("--previous-sha",), "commit of the previous deploy, for changes.files", section="run", metavar="SHA"),
-    Flag(
-        ("--var",),
-        "expression variable KEY=VALUE, as vars.KEY (repeatable; env: one per line)",
-        kind="multi",
-        section="run",
-        metavar="KEY=VALUE",
-    ),
-    Flag(("--force-new",), "start new runs even if this CI context already started them", kind="switch", section="run"),
-    Flag(("--dry-run",), "evaluate and print the requests without sending them", kind="switch", section="run"),
-    Flag(("--max-parallel",), "triggers run at once (default: 4)", section="run", metavar="N"),
-    Flag(("--result-file",), "write the result JSON here", section="run", metavar="PATH"),
-    Flag(("--junit-file",), "write a JUnit report here", section="run", metavar="PATH"),
-    Flag(("--audit-file",), "append one JSON line per decision here", section="run", metavar="PATH"),
-    Flag(
-        ("--dotenv-file",),
-        "write TRIGGER_SCHEDULE_STATUS/RUN_ID/RUN_URL here (GitLab dotenv)",
-        section="run",
-        metavar="PATH",
-    ),
-    Flag(("--debug",), "log each request, credentials redacted (also RUNNER_DEBUG=1)", kind="switch", section="run"),
-)
-
-ALL_FLAGS = TRIGGER_FLAGS + RUN_FLAGS
 
 
 def _env_bool(name: str, raw: str) -> bool:
@@ -195,7 +29,7 @@ def _env_bool(name: str, raw: str) -> bool:
     raise ConfigError(f"environment variable {name}={raw!r} is not a boolean", hint="use true or false")
 
 
-def _add_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> None:
+def _add_flags(parser: argparse.ArgumentParser, flags: Sequence[Option]) -> None:
     for flag in flags:
         help_text = f"{flag.help} [env: {flag.env}]"
         if flag.kind == "bool":
@@ -212,7 +46,7 @@ def _add_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> None:
             parser.add_argument(*flag.flags, dest=flag.dest, default=None, help=help_text, metavar=flag.metavar)
 
 
-def _apply_env(args: argparse.Namespace, flags: Sequence[Flag], environ: Mapping[str, str]) -> None:
+def _apply_env(args: argparse.Namespace, flags: Sequence[Option], environ: Mapping[str, str]) -> None:
     """A flag not given on the command line falls back to its TRIGGER_SCHEDULE_* variable."""
     for flag in flags:
         if getattr(args, flag.dest, None) is not None or flag.env not in environ:
@@ -249,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         "trigger", help="run one trigger described by flags", epilog=EXIT_CODES_HELP, formatter_class=raw
     )
     for p in (run, trigger):
-        _add_flags(p, RUN_FLAGS)
-        _add_flags(p, TRIGGER_FLAGS)
+        _add_flags(p, RUN_OPTIONS)
+        _add_flags(p, TRIGGER_OPTIONS)
     validate = sub.add_parser("validate", help="check a plan file; exit 2 on problems")
     validate.add_argument(
         "--config",
@@ -314,19 +148,17 @@ def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict
     trigger: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {"auth": {}, "tls": {}}
     flag_names: dict[str, str] = {}
-    for flag in TRIGGER_FLAGS:
+    for flag in TRIGGER_OPTIONS:
         value = getattr(args, flag.dest, None)
         if value is None or flag.key is None:
             continue
-        if flag.key in ("params", "options", "gate", "window", "on-failure"):
-            value = _yaml_map(value, flag.flags[0])
-        elif flag.key in ("retries", "notify"):
-            value = _yaml_value(value, flag.flags[0])
-        elif flag.key == "when" and value.lstrip().startswith(
-            ("{", "all:", "any:", "not:", "environments:", "branches:", "tags:", "changed:", "expr:")
-        ):
-            value = _yaml_map(value, "--when")
-        elif flag.key == "max-attempts":
+        if flag.key == "when" and flag.block_keys:
+            # A condition is CEL text unless it starts a YAML block (a key of the schema's condition map).
+            if value.lstrip().startswith(("{", *(f"{k}:" for k in flag.block_keys))):
+                value = _yaml_map(value, flag.flags[0])
+        elif flag.takes_yaml:
+            value = _yaml_map(value, flag.flags[0]) if flag.types == {"object"} else _yaml_value(value, flag.flags[0])
+        elif "integer" in flag.types:
             value = int(value) if str(value).isdigit() else value
         if flag.section == "trigger":
             trigger[flag.key] = value
@@ -385,8 +217,8 @@ def _load(args: argparse.Namespace, command: str) -> Any:
     if single:
         data, flag_names = _single_trigger_plan(args)
         return plan_module.validate(data, "command line", flag_names=flag_names)
-    if command == "run" and any(getattr(args, f.dest, None) is not None for f in TRIGGER_FLAGS if f.key):
-        given = [f.flags[0] for f in TRIGGER_FLAGS if f.key and getattr(args, f.dest, None) is not None]
+    if command == "run" and any(getattr(args, f.dest, None) is not None for f in TRIGGER_OPTIONS if f.key):
+        given = [f.flags[0] for f in TRIGGER_OPTIONS if f.key and getattr(args, f.dest, None) is not None]
         raise ConfigError(
             f"{', '.join(given)} {'describes' if len(given) == 1 else 'describe'} a single trigger, "
             f"but a plan file is in use ({config})",
@@ -486,7 +318,7 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     from trigger_schedule.context import DeployInputs, build_context
     from trigger_schedule.secrets import DEFAULT_TOKEN_ENV, REDACTOR, github_mask_commands, register_plan_secrets
 
-    _apply_env(args, ALL_FLAGS, env)
+    _apply_env(args, ALL_OPTIONS, env)
     # Known before anything is printed, so no later line can carry it.
     REDACTOR.add(env.get(args.token_env or DEFAULT_TOKEN_ENV))
     debug = bool(args.debug) or env.get("RUNNER_DEBUG") == "1"

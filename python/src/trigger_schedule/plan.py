@@ -13,25 +13,12 @@ from trigger_schedule import plan_schema
 from trigger_schedule.durations import parse_duration
 from trigger_schedule.errors import ConfigError
 from trigger_schedule.gate import Gate
+from trigger_schedule.options import schema_default, trigger_defaults
 from trigger_schedule.window import Window
 
 KeyPath = tuple[Any, ...]
 
-TRIGGER_DEFAULTS: dict[str, Any] = {
-    "params": {},
-    "when": None,
-    "wait": True,
-    "timeout": "30m",
-    "on-timeout": "leave",
-    "cancel-on-interrupt": True,
-    "force-new": False,
-    "poll-interval": "1s",
-    "poll-max-interval": "15s",
-    "logs": True,
-    "delay": 0,
-    "concurrency": "allow",
-    "retries": 0,
-}
+TRIGGER_DEFAULTS: dict[str, Any] = trigger_defaults()
 
 
 @dataclass(frozen=True)
@@ -91,14 +78,15 @@ class TriggerSpec:
     logs: bool
     description: str
     where: str  # "file:line triggers[i]" prefix for errors found while running
+    # Strategies: their defaults are the schema's (options.trigger_defaults); None means not configured.
+    delay: float
+    concurrency: str
+    retries: int
+    retry_delay: float
+    notify: tuple[Mapping[str, Any], ...]
     gate: Gate | None = None
-    delay: float = 0.0
     window: Window | None = None
-    concurrency: str = "allow"
-    retries: int = 0
-    retry_delay: float = 30.0
     on_failure: Mapping[str, Any] | None = None
-    notify: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -354,9 +342,9 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
             auth=p.get("auth") or {},
             tls=p.get("tls") or {},
             headers=p.get("headers") or {},
-            connect_timeout=_duration(p.get("connect-timeout", "10s")),
-            read_timeout=_duration(p.get("read-timeout", "30s")),
-            max_attempts=int(p.get("max-attempts", 5)),
+            connect_timeout=_duration(p.get("connect-timeout", schema_default("platform", "connect-timeout"))),
+            read_timeout=_duration(p.get("read-timeout", schema_default("platform", "read-timeout"))),
+            max_attempts=int(p.get("max-attempts", schema_default("platform", "max-attempts"))),
             options=p.get("options") or {},
         )
         for name, p in (data.get("platforms") or {}).items()
@@ -438,7 +426,10 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
             "remove one of these needs",
         )
     return Plan(
-        source=source, platforms=platform_specs, triggers=tuple(triggers), max_parallel=int(data.get("max-parallel", 4))
+        source=source,
+        platforms=platform_specs,
+        triggers=tuple(triggers),
+        max_parallel=int(data.get("max-parallel", schema_default("plan", "max-parallel"))),
     )
 
 
@@ -453,21 +444,21 @@ def _strategies(
     from trigger_schedule import platforms
     from trigger_schedule.templating import check_templates
 
-    found: dict[str, Any] = {"delay": _duration(merged.get("delay", 0)), "concurrency": merged["concurrency"]}
+    found: dict[str, Any] = {"delay": _duration(merged["delay"]), "concurrency": merged["concurrency"]}
     plugin = None
     if platform is not None:
         with contextlib.suppress(ConfigError):
             plugin = platforms.load(platform.type)
     if merged.get("gate"):
         raw = merged["gate"]
-        status = raw.get("expect-status", 200)
+        status = raw.get("expect-status", schema_default("gate", "expect-status"))
         found["gate"] = Gate(
             url=raw["url"],
             expect_status=tuple(status) if isinstance(status, list) else (int(status),),
             json_pointer=raw.get("json-pointer"),
             expect_value=raw.get("expect-value"),
-            interval=_duration(raw.get("interval", "5s")),
-            timeout=_duration(raw.get("timeout", "5m")),
+            interval=_duration(raw.get("interval", schema_default("gate", "interval"))),
+            timeout=_duration(raw.get("timeout", schema_default("gate", "timeout"))),
             headers=raw.get("headers") or {},
             ca_bundle=raw.get("ca-bundle"),
         )
@@ -489,12 +480,13 @@ def _strategies(
             f"{found['concurrency']} cannot be honoured",
             "use concurrency: allow, or configure the platform's active-runs lookup",
         )
-    retries = merged.get("retries", 0)
+    retries = merged["retries"]
     if isinstance(retries, Mapping):
-        found["retries"] = int(retries.get("count", 0))
-        found["retry_delay"] = _duration(retries.get("delay", "30s"))
+        found["retries"] = int(retries["count"])  # required by the schema
+        found["retry_delay"] = _duration(retries.get("delay", schema_default("retries", "delay")))
     else:
         found["retries"] = int(retries or 0)
+        found["retry_delay"] = _duration(schema_default("retries", "delay"))
     compensation = merged.get("on-failure")
     if compensation:
         other = compensation.get("platform")

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trigger_schedule.errors import ConfigError
+from trigger_schedule.options import schema_default
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Eight days covers every weekday once, whatever the window and time zone.
@@ -26,7 +27,7 @@ class Window:
     @classmethod
     def from_plan(cls, raw: Mapping[str, Any], where: str) -> Window:
         try:
-            zone = ZoneInfo(str(raw.get("timezone", "UTC")))
+            zone = ZoneInfo(str(raw.get("timezone", schema_default("window", "timezone"))))
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(
                 f"{where}.timezone: unknown time zone {raw.get('timezone')!r}",
@@ -38,7 +39,7 @@ class Window:
             end=_clock_time(raw["end"], f"{where}.end"),
             zone=zone,
             weekdays=frozenset(WEEKDAYS.index(str(d).lower()[:3]) for d in days),
-            outside=str(raw.get("outside", "wait")),
+            outside=str(raw.get("outside", schema_default("window", "outside"))),
         )
 
     def describe(self) -> str:
