@@ -8,4 +8,5 @@ PY=${VENV:-.venv}/bin/python
 bash scripts/build_core.sh "$@"
 "$PY" gitlab-templates/generate.py "$@"
 "$PY" actions/trigger-schedule/generate.py "$@"
+"$PY" jenkins-shared-lib/generate.py "$@"
 "$PY" scripts/readme_tables.py "$@"

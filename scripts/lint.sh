@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 paths=(python/src tests)
-for extra in bench actions gitlab-templates scripts; do [ -d "$extra" ] && paths+=("$extra"); done
+for extra in bench actions gitlab-templates jenkins-shared-lib scripts; do [ -d "$extra" ] && paths+=("$extra"); done
 echo "== ruff"
 "$BIN/ruff" check --config python/pyproject.toml "${paths[@]}"
 "$BIN/ruff" format --check --config python/pyproject.toml "${paths[@]}"

@@ -32,6 +32,7 @@ LIB = ROOT / "jenkins-shared-lib"
 STEP = LIB / "vars" / "triggerSchedule.groovy"
 HELP = LIB / "vars" / "triggerSchedule.txt"
 INSTALLER = LIB / "resources" / "trigger-schedule" / "install.sh"
+METADATA = LIB / "resources" / "trigger-schedule" / "options.json"
 CORE_WHEEL = LIB / "resources" / "trigger-schedule" / f"trigger_schedule-{__version__}-py3-none-any.whl"
 WHEELHOUSE = ROOT / ".tools" / "wheelhouse"
 CLI = Path(sys.executable).with_name("trigger-schedule")
@@ -82,10 +83,9 @@ STRUCTURED = {"n": 1, "s": "t ü 😀", "b": True, "l": [1, "2", 2.5], "m": {"k"
 
 
 def json_keys() -> list[str]:
-    """The keys the step writes as JSON when given a Map or List (its JSON_KEYS)."""
-    found = re.search(r"JSON_KEYS = \[(.*?)\]", STEP.read_text(encoding="utf-8"), re.S)
-    assert found
-    return re.findall(r"'(\w+)'", found.group(1))
+    """The keys the step writes as JSON when given a Map or List (marked so in its metadata)."""
+    options = json.loads(METADATA.read_text(encoding="utf-8"))["options"]
+    return [key for key, entry in options.items() if entry.get("json")]
 
 
 def mapping_config(result_file: Path) -> tuple[dict[str, Any], dict[str, str]]:
@@ -344,7 +344,8 @@ def test_token_is_bound_by_with_credentials_and_values_only_by_with_env(batch: B
     assert sh["env"]["TRIGGER_SCHEDULE_URL"].startswith("http://127.0.0.1:")
     # The order Jenkins would run them in: bind values, bind the token, run, read the result back.
     steps = [c["step"] for c in scenario["calls"]]
-    assert steps.index("withEnv") < steps.index("withCredentials") < steps.index("sh") < steps.index("readJSON")
+    result_read = max(i for i, step in enumerate(steps) if step == "readJSON")  # the first reads the metadata
+    assert steps.index("withEnv") < steps.index("withCredentials") < steps.index("sh") < result_read
 
 
 def test_sh_scripts_are_constant_single_quoted_text(batch: Batch) -> None:
@@ -419,13 +420,15 @@ def test_unknown_key_is_an_error_with_did_you_mean(batch: Batch, name: str, key:
     else:
         assert "Did you mean" not in message
     assert "credentialsId" in message and "deployVersion" in message  # the key list
-    assert [c["step"] for c in scenario["calls"]] == ["error"]  # nothing ran
+    assert "exited with code 2" in message  # the CLI checked the keys, before anything was sent
+    assert not batch.trigger_bodies("ok")
 
 
 def test_a_list_for_a_single_value_is_an_error(batch: Batch) -> None:
     scenario = batch["list-for-a-single-value"]
     assert "'job' takes a single value, not a list or map" in scenario["error"]["message"]
-    assert [c["step"] for c in scenario["calls"]] == ["error"]
+    assert "exited with code 2" in scenario["error"]["message"]
+    assert not [r for r in batch.triggers if "a, b" in json.loads(r["body"]).get("jobName", "")]
 
 
 def test_confirm_asks_with_input_before_anything_runs(batch: Batch) -> None:
@@ -454,7 +457,11 @@ def test_every_flag_reaches_the_cli_as_its_own_variable(batch: Batch) -> None:
             assert seen[flag.env] == expected[flag.env], flag.env
         else:  # maps become JSON, types kept
             assert json.loads(seen[flag.env]) == STRUCTURED, flag.env
-    assert set(seen) == {f.env for f in ALL_OPTIONS} | {"TRIGGER_SCHEDULE_CLI_PATH"}
+    assert set(seen) == {f.env for f in ALL_OPTIONS} | {"TRIGGER_SCHEDULE_CLI_PATH", "TRIGGER_SCHEDULE_JENKINS_KEYS"}
+    # Every key's name and shape, for the CLI to check (the step keys included, their values never).
+    shapes = json.loads(seen["TRIGGER_SCHEDULE_JENKINS_KEYS"])
+    assert set(shapes) == set(flag_table()) | {"cliPath", "credentialsId"}
+    assert shapes["params"] == "map" and shapes["job"] == "value"
     assert scenario["returned"]["runId"] == "r-1"
     assert scenario["returned"]["runUrl"] == "http://x/r-1"
 
@@ -464,18 +471,27 @@ def test_key_table_is_every_flag_and_only_the_allowlist(batch: Batch) -> None:
     assert batch.output["keys"]["stepKeys"] == STEP_KEYS
 
 
-def test_key_table_in_the_source_matches_all_flags() -> None:
-    """The same contract read from the source, so it holds even where groovy is missing."""
+def test_key_table_is_generated_from_the_option_model() -> None:
+    """The metadata the step reads is the option model's (so it holds even where groovy is missing)."""
+    done = subprocess.run([sys.executable, str(LIB / "generate.py"), "--check"], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stdout
+    metadata = json.loads(METADATA.read_text(encoding="utf-8"))
+    assert {key: entry["env"] for key, entry in metadata["options"].items()} == flag_table()
+    assert metadata["stepKeys"] == STEP_KEYS
+    assert not set(STEP_KEYS) & set(metadata["options"])
+    assert {k: e["separator"] for k, e in metadata["options"].items() if "separator" in e} == {
+        "param": "=",
+        "var": "=",
+        "header": ":",
+    }
+
+
+def test_the_step_is_thin() -> None:
+    """The step maps keys through the metadata and runs the CLI: no key table, no validation of its own."""
     source = STEP.read_text(encoding="utf-8")
-    block = re.search(r"FLAG_ENV = \[(.*?)\n\]", source, re.S)
-    assert block
-    table = dict(re.findall(r"^\s*(\w+): '(TRIGGER_SCHEDULE_\w+)',$", block.group(1), re.M))
-    assert table == flag_table()
-    assert len(block.group(1).strip().splitlines()) == len(table)
-    step_keys = re.search(r"STEP_KEYS = \[(.*?)\]", source)
-    assert step_keys and re.findall(r"'(\w+)'", step_keys.group(1)) == STEP_KEYS
-    assert not set(STEP_KEYS) & set(table)
-    assert set(json_keys()) <= set(table)
+    assert len(source.splitlines()) < 100
+    assert "TRIGGER_SCHEDULE_PLATFORM" not in source and "distance(" not in source
 
 
 def test_hostile_values_run_nothing_and_reach_the_server_verbatim(batch: Batch) -> None:
@@ -503,7 +519,8 @@ def test_real_install_path_then_cached(batch: Batch) -> None:
     for scenario in (first, second):
         assert "error" not in scenario, scenario.get("error")
         assert scenario["returned"]["status"] == "succeeded"
-        installer, wheel = calls(scenario, "libraryResource")
+        metadata, installer, wheel = calls(scenario, "libraryResource")
+        assert metadata["resource"] == "trigger-schedule/options.json"
         assert installer["resource"] == "trigger-schedule/install.sh"
         assert (wheel["resource"], wheel["encoding"]) == (f"trigger-schedule/{CORE_WHEEL.name}", "Base64")
         install, run = calls(scenario, "sh")

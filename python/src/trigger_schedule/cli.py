@@ -254,6 +254,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 0
     _install_redaction()
     try:
+        _check_face_keys(env)
         if args.command == "validate":
             if args.config is None:
                 args.config = env.get(ENV_PREFIX + "CONFIG")
@@ -270,6 +271,24 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             traceback.print_exc()  # stderr is redacted like every other channel
         message = f"internal error: {type(exc).__name__}: {exc}"
         return _report_error(args, env, int(ExitCode.INTERNAL), message)
+
+
+def _check_face_keys(env: Mapping[str, str]) -> None:
+    """The Jenkins step hands over the names and shapes of the keys it was given; they are checked here."""
+    from trigger_schedule.options import JENKINS_KEYS_ENV, jenkins_key_problems
+
+    raw = env.get(JENKINS_KEYS_ENV)
+    if not raw:
+        return
+    try:
+        shapes = json.loads(raw)
+    except ValueError:
+        shapes = None
+    if not isinstance(shapes, dict):
+        raise ConfigError(f"{JENKINS_KEYS_ENV} is not a JSON map of key names", hint="it is set by the Jenkins step")
+    problems = jenkins_key_problems({str(k): str(v) for k, v in shapes.items()})
+    if problems:
+        raise ConfigError("triggerSchedule: " + "; ".join(problems), hint="fix the step's keys; nothing was triggered")
 
 
 def _report_error(

@@ -254,3 +254,51 @@ def trigger_defaults() -> dict[str, Any]:
     options = base_schema()["$defs"]["trigger-options"]["properties"]
     found = {key: node["default"] for key, node in options.items() if "default" in node}
     return {"when": None, **found}
+
+
+# -- the Jenkins step's keys ------------------------------------------------------------------------
+
+# Keys of the step itself, not of the CLI (jenkins-shared-lib/vars/triggerSchedule.txt).
+JENKINS_STEP_KEYS = ("credentialsId", "installSpec", "cliPath", "python", "confirm")
+JENKINS_KEYS_ENV = ENV_PREFIX + "JENKINS_KEYS"
+
+
+def multi_separator(option: Option) -> str | None:
+    """What joins KEY and VALUE in one entry of a repeatable option (`=` or `:`), from its metavar."""
+    if option.kind != "multi" or not option.metavar:
+        return None
+    return "=" if "=" in option.metavar else ":"
+
+
+def jenkins_metadata() -> dict[str, Any]:
+    """What the Jenkins step needs to map its keys to the CLI's variables (resources/.../options.json)."""
+    keys: dict[str, dict[str, Any]] = {}
+    for option in ALL_OPTIONS:
+        entry: dict[str, Any] = {"env": option.env}
+        if option.takes_yaml:
+            entry["json"] = True  # a Map or List goes as JSON, so types survive
+        separator = multi_separator(option)
+        if separator:
+            entry["separator"] = separator  # a List gives one line each, a Map one KEY<sep>VALUE line each
+        keys[option.jenkins_key] = entry
+    return {"options": keys, "stepKeys": list(JENKINS_STEP_KEYS)}
+
+
+def jenkins_key_problems(shapes: dict[str, str]) -> list[str]:
+    """What is wrong with the keys given to the Jenkins step: `shapes` maps each key to the kind of its
+    Groovy value (value, list or map). Unknown keys get a did-you-mean; a list for a single value is named."""
+    import difflib
+
+    options = {option.jenkins_key: option for option in ALL_OPTIONS}
+    known = [*options, *JENKINS_STEP_KEYS]
+    problems = []
+    for key, shape in shapes.items():
+        if key not in options and key not in JENKINS_STEP_KEYS:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            problems.append(f"unknown key '{key}'.{hint} Keys: {', '.join(known)} (see triggerSchedule.txt).")
+        elif key in options and shape in ("list", "map"):
+            option = options[key]
+            if not option.takes_yaml and option.kind != "multi":
+                problems.append(f"'{key}' takes a single value, not a list or map")
+    return problems

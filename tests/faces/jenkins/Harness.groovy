@@ -172,8 +172,12 @@ class Harness {
             self.calls << [step: 'fileExists', file: path.toString()]
             return self.resolve(path.toString()).exists()
         })
+        // Pipeline Utility Steps' readJSON: from a file, or from text.
         binding.setVariable('readJSON', { Map args ->
-            self.calls << [step: 'readJSON', args: args.collectEntries { k, v -> [k, v.toString()] }]
+            self.calls << [step: 'readJSON', args: args.collectEntries { k, v -> [k, k == 'text' ? '<text>' : v.toString()] }]
+            if (args.text != null) {
+                return new JsonSlurper().parseText(args.text.toString())
+            }
             return new JsonSlurper().parse(self.resolve(args.file.toString()), 'UTF-8')
         })
         // Jenkins' libraryResource: a path, or [resource: path, encoding: 'Base64'] for a binary file.

@@ -21,8 +21,9 @@ Script loadStep(File stepFile, Binding binding) {
 }
 
 Map output = [scenarios: [], parse: [:]]
-Script probe = loadStep(stepFile, new Binding())
-output.keys = [flags: probe.FLAG_ENV, stepKeys: probe.STEP_KEYS]
+// The key table the step reads, as the library ships it.
+Map metadata = new JsonSlurper().parse(new File(lib, 'resources/trigger-schedule/options.json'), 'UTF-8') as Map
+output.keys = [flags: metadata.options.collectEntries { k, v -> [k, v.env] }, stepKeys: metadata.stepKeys]
 
 for (Map scenario in spec.scenarios) {
     File workspace = new File(scenario.workspace as String)
