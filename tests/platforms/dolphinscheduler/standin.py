@@ -15,13 +15,16 @@ Follows apache/dolphinscheduler, tag 3.2.2 (api-version 3.2) and branch dev at 7
 - .../exceptions/ApiExceptionHandler.java + utils/Result.java + enums/Status.java: HTTP 200 with
   {code, msg, data, success, failed}; a missing or unparsable parameter -> the method's @ApiException status
   (50014 start, 50015 execute, ...); ServiceException(String) -> 10000; 50003 definition missing, 50004 not
-  online, 30002 no project permission, 50001 instance missing, 50006 state operation refused;
-- service/impl/ExecutorServiceImpl.java: STOP only when WorkflowExecutionStatus.canStop() (not SUBMITTED_SUCCESS);
+  online, 30002 no project permission, 50001 instance missing;
+- 3.2: executor/workflow/instance/stop/StopExecuteFunction.java: STOP only in RUNNING_EXECUTION or READY_PAUSE,
+  else 50015; 3.3+: executor/workflow/StopWorkflowInstanceExecutorDelegate.java: STOP only when isCanStop(),
+  else ServiceException -> 10000 "... can not stop";
 - dolphinscheduler-common/.../enums/WorkflowExecutionStatus.java: state names.
 3.2 makes the instance when the master consumes the command: `trigger?triggerCode=` is empty until then.
 
 Admin (no auth): POST /_admin/reset {api_version}; POST /_admin/definitions {code, outcome: succeeded|failed,
-duration, logs: [..], online, record_dir, command_delay (3.2: seconds until the master makes the instance)};
+duration, submitted_for (seconds in SUBMITTED_SUCCESS), logs: [..], online, record_dir, command_delay (3.2: seconds
+until the master makes the instance)};
 POST /_admin/tokens {valid: [..], no_permission: [..]}; GET /_admin/requests; GET /_admin/instances.
 """
 
@@ -53,7 +56,11 @@ ENUMS = {
         "PAUSE",
     },
 }
-CAN_STOP = {"RUNNING_EXECUTION", "READY_PAUSE", "READY_STOP", "SERIAL_WAIT", "WAIT_TO_RUN"}
+# 3.2.x StopExecuteFunction: canStop() (RUNNING_EXECUTION, READY_PAUSE) and not READY_STOP, else an
+# ExecuteRuntimeException, which ApiExceptionHandler turns into the method's @ApiException status (50015).
+CAN_STOP_32 = {"RUNNING_EXECUTION", "READY_PAUSE"}
+# 3.3+ StopWorkflowInstanceExecutorDelegate: isCanStop(), else ServiceException(String) -> 10000.
+CAN_STOP_33 = {"RUNNING_EXECUTION", "READY_PAUSE", "READY_STOP", "SERIAL_WAIT", "WAIT_TO_RUN"}
 
 
 class ApiError(Exception):
@@ -87,9 +94,9 @@ def _state_of(inst: dict[str, Any], now: float) -> str:
     if inst["stopped_at"] is not None:
         return "READY_STOP" if now < inst["stopped_at"] + STOP_DELAY else "STOP"
     age = now - inst["created"]
-    if age < SUBMITTED_FOR:
+    if age < inst["submitted_for"]:
         return "SUBMITTED_SUCCESS"
-    if age < SUBMITTED_FOR + inst["duration"]:
+    if age < inst["submitted_for"] + inst["duration"]:
         return "RUNNING_EXECUTION"
     return "SUCCESS" if inst["outcome"] == "succeeded" else "FAILURE"
 
@@ -97,7 +104,7 @@ def _state_of(inst: dict[str, Any], now: float) -> str:
 def _end_time(inst: dict[str, Any], now: float) -> float | None:
     if inst["stopped_at"] is not None:
         return inst["stopped_at"] + STOP_DELAY if now >= inst["stopped_at"] + STOP_DELAY else None
-    end = inst["created"] + SUBMITTED_FOR + inst["duration"]
+    end = inst["created"] + inst["submitted_for"] + inst["duration"]
     return end if now >= end else None
 
 
@@ -150,7 +157,7 @@ def _task_json(inst: dict[str, Any], now: float) -> dict[str, Any]:
 def _log_lines(inst: dict[str, Any], now: float) -> list[str]:
     """Lines appear spread over the run, so a client reading incrementally sees them in parts."""
     lines: list[str] = inst["logs"]
-    running_for = now - inst["created"] - SUBMITTED_FOR
+    running_for = now - inst["created"] - inst["submitted_for"]
     if running_for <= 0:
         return []
     if _end_time(inst, now) is not None or inst["duration"] <= 0:
@@ -209,6 +216,7 @@ def start(form: dict[str, str], now: float) -> Any:
         "created": now + (float(definition.get("command_delay", COMMAND_DELAY)) if v32 else 0.0),
         "visible_at": now + (float(definition.get("command_delay", COMMAND_DELAY)) if v32 else 0.0),
         "duration": float(definition.get("duration", 1.0)),
+        "submitted_for": float(definition.get("submitted_for", SUBMITTED_FOR)),
         "outcome": definition.get("outcome", "succeeded"),
         "logs": [str(line) for line in definition.get("logs", ["hello from the task"])],
         "start_params": start_params,
@@ -242,8 +250,12 @@ def execute(form: dict[str, str], now: float) -> Any:
     inst = _instance(form[id_field], now)
     state = _state_of(inst, now)
     if form["executeType"] == "STOP":
-        if state not in CAN_STOP:
-            raise ApiError(50006, f"the status of process instance {inst['id']} is {state}, cannot stop operation")
+        if STATE.version == "3.2" and state not in CAN_STOP_32:
+            raise ApiError(*err)
+        if STATE.version != "3.2" and state not in CAN_STOP_33:
+            name = f"{inst['definition']}-{inst['id']}"
+            msg = f"Internal Server Error: The workflow instance: {name} status is {state}, can not stop"
+            raise ApiError(10000, msg)
         if inst["stopped_at"] is None:
             inst["stopped_at"] = now
     return None

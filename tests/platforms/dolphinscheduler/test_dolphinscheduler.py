@@ -159,11 +159,12 @@ def test_two_triggers_of_one_job_at_once_each_follow_their_own_instance(dolphin:
 
 
 def test_sigterm_while_waiting_stops_the_instance(dolphin: Dolphin, tmp_path: Path) -> None:
-    dolphin.definition("7009", duration=60, logs=["working"])
+    # The instance stays SUBMITTED_SUCCESS for a while: the first STOP is refused (3.2: 50015, 3.3: 10000) and retried.
+    dolphin.definition("7009", duration=60, submitted_for=1.5, logs=["working"])
     args = trigger(dolphin, "7009", "--timeout", "2m", "--result-file", "r.json")
     process = start_cli(*args, cwd=tmp_path)
     try:
-        # Also covers the refused STOP of a just-submitted instance (3.2: before the instance exists).
+        # 3.2: also before the instance exists (the trigger code not yet resolved).
         wait_for(lambda: any(r["method"] == "GET" and "-instances/" in r["path"] for r in dolphin.requests()), 20)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
@@ -176,7 +177,8 @@ def test_sigterm_while_waiting_stops_the_instance(dolphin: Dolphin, tmp_path: Pa
     wait_for(lambda: dolphin.instances()[0]["state"] == "STOP", 5)
     stops = [r for r in dolphin.requests() if r["path"].endswith("/executors/execute")]
     key = "workflowInstanceId" if dolphin.version == "3.3" else "processInstanceId"
-    assert stops and all(r["form"][key] == str(instance["id"]) for r in stops)
+    assert len(stops) >= 2, "the STOP refused while SUBMITTED_SUCCESS is sent again"
+    assert all(r["form"][key] == str(instance["id"]) for r in stops)
     assert stops[-1]["form"]["executeType"] == "STOP"
 
 
@@ -187,6 +189,18 @@ def test_timeout_exits_6(dolphin33: Dolphin, tmp_path: Path) -> None:
     assert result_of(tmp_path / "r.json")["status"] == "timed-out"
     (instance,) = dolphin33.instances()
     assert instance["stop_requested"] is False  # on-timeout: leave
+
+
+def test_timeout_with_on_timeout_cancel_stops_the_instance_and_exits_6(dolphin: Dolphin, tmp_path: Path) -> None:
+    # The wait ends while the instance is still SUBMITTED_SUCCESS: the refused STOP is retried until it runs.
+    dolphin.definition("7014", duration=60, submitted_for=2.5)
+    args = trigger(dolphin, "7014", "--timeout", "1s", "--on-timeout", "cancel", "--result-file", "r.json")
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 6, result.stdout + result.stderr
+    assert result_of(tmp_path / "r.json")["status"] == "timed-out"
+    (instance,) = dolphin.instances()
+    assert instance["stop_requested"] is True
+    wait_for(lambda: dolphin.instances()[0]["state"] == "STOP", 5)
 
 
 def test_concurrency_skip_sees_active_instances(dolphin33: Dolphin, tmp_path: Path) -> None:

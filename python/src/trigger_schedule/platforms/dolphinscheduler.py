@@ -90,7 +90,11 @@ PROVENANCE_PARAMS = {
     "ci.actor": "TRIGGER_SCHEDULE_ACTOR",
 }
 
-STATE_OPERATION_REFUSED = 50006
+# A STOP refused because the instance cannot stop yet (SUBMITTED_SUCCESS, or 3.2's DELAY_EXECUTION, ...):
+# 3.2's StopExecuteFunction throws, answered as the method's status 50015 (50006 in older 3.x);
+# 3.3+'s StopWorkflowInstanceExecutorDelegate throws a ServiceException, answered as 10000 "... can not stop".
+STOP_REFUSED_32 = frozenset({50015, 50006})
+STOP_REFUSED_33 = frozenset({10000})
 _STOP_ATTEMPTS = 20
 _MAX_LOG_PAGES = 20  # per task and call: a burst of output is read in bounded slices
 
@@ -412,6 +416,7 @@ class DolphinSchedulerPlatform(Platform):
                 hint="stop it in the DolphinScheduler UI once it appears",
             )
         key = "workflowInstanceId" if self.v33 else "processInstanceId"
+        refused = STOP_REFUSED_33 if self.v33 else STOP_REFUSED_32
         for _ in range(_STOP_ATTEMPTS):
             try:
                 self._call(
@@ -421,14 +426,18 @@ class DolphinSchedulerPlatform(Platform):
                     form={key: instance, "executeType": "STOP"},
                 )
                 return
-            except RejectedError as exc:
-                # 50006: STOP is refused while SUBMITTED_SUCCESS (canStop()); wait for it to start, or end.
-                if exc.status_code != STATE_OPERATION_REFUSED:
+            except (RejectedError, UnreachableError) as exc:
+                if exc.status_code not in refused:
                     raise
-            if self.status(run, None).state.terminal:
+            current = self.status(run, None)
+            # READY_STOP: a stop is already under way (3.2 refuses a second one).
+            if current.state.terminal or current.raw == "READY_STOP":
                 return
             time.sleep(0.3)  # not clock.sleep: cancelling runs after the stop signal, which wakes it at once
-        raise PlatformError(f"instance {instance}: the scheduler kept refusing to stop it")
+        raise PlatformError(
+            f"instance {instance}: the scheduler kept refusing to stop it",
+            hint="stop it in the DolphinScheduler UI; 3.2 stops only RUNNING_EXECUTION and READY_PAUSE instances",
+        )
 
 
 def _data(response: requests.Response, what: str, transient_ok: bool) -> Any:
