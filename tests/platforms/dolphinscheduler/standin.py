@@ -10,7 +10,8 @@ Follows apache/dolphinscheduler, tag 3.2.2 (api-version 3.2) and branch dev at 7
   `GET {id}/tasks` ({taskList, processInstanceState | workflowInstanceState}), `GET ?processDefineCode |
   workflowDefinitionCode, pageNo, pageSize` (PageInfo {totalList, total, ...}), 3.2 `GET trigger?triggerCode=`;
 - .../controller/LoggerController.java + service/impl/LoggerServiceImpl.java: `GET /log/detail?taskInstanceId,
-  skipLineNum, limit` -> {lineNum, message}; a task without host -> 10191;
+  skipLineNum, limit` -> {lineNum, message}, the first page (skipLineNum=0) headed by a
+  `[LOG-PATH]: <path>, [HOST]: <host>` line that is not in the task's log; a task without host -> 10191;
 - .../interceptor/LoginHandlerInterceptor.java: header `token`; missing/unknown -> bare HTTP 401;
 - .../exceptions/ApiExceptionHandler.java + utils/Result.java + enums/Status.java: HTTP 200 with
   {code, msg, data, success, failed}; a missing or unparsable parameter -> the method's @ApiException status
@@ -292,7 +293,10 @@ def log_detail(query: dict[str, str], now: float) -> Any:
         raise ApiError(10191, "task instance host is null")
     skip, limit = int(query["skipLineNum"]), int(query["limit"])
     lines = _log_lines(inst, now)[skip : skip + limit]
-    message = "".join(line + "\r\n" for line in lines)
+    message = "".join(line + "\r\n" for line in lines)  # LogUtils.rollViewLogLines
+    if skip == 0:  # LoggerServiceImpl.LOG_HEAD_FORMAT (3.2.x has two spaces after [HOST]:), then line.separator
+        host = "  127.0.0.1:1234" if STATE.version == "3.2" else " 127.0.0.1:1234"
+        message = f"[LOG-PATH]: /opt/dolphinscheduler/logs/{task_id}.log, [HOST]:{host}\n" + message
     return {"lineNum": len(message.split("\r\n")), "message": message}  # the server's own count (split quirk)
 
 

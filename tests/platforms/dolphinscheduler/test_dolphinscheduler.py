@@ -72,6 +72,7 @@ def test_success_sends_form_params_provenance_and_streams_logs(dolphin: Dolphin,
     output = result.stdout + result.stderr
     for line in lines:
         assert output.count(line + "\n") == 1, output
+    assert "[LOG-PATH]" not in output, "the api-server's head line of the first page is not the task's"
     log_reads = [r for r in dolphin.requests() if r["path"].endswith("/log/detail")]
     assert any(int(r["query"]["skipLineNum"]) > 0 for r in log_reads), "logs are read incrementally"
     if dolphin.version == "3.2":

@@ -96,6 +96,8 @@ PROVENANCE_PARAMS = {
 STOP_REFUSED_32 = frozenset({50015, 50006})
 STOP_REFUSED_33 = frozenset({10000})
 _STOP_ATTEMPTS = 20
+# LoggerServiceImpl heads the first page (skipLineNum=0) with "[LOG-PATH]: <path>, [HOST]: <host>".
+LOG_HEAD = "[LOG-PATH]: "
 _MAX_LOG_PAGES = 20  # per task and call: a burst of output is read in bounded slices
 
 
@@ -399,6 +401,8 @@ class DolphinSchedulerPlatform(Platform):
                 break  # not dispatched yet (no host) or no log yet: try again on the next pump
             message = str((data or {}).get("message") or "") if isinstance(data, dict) else ""
             lines = message.splitlines(keepends=True)
+            if not seen.get(task_id) and lines and lines[0].startswith(LOG_HEAD):
+                lines = lines[1:]  # the api-server's head line, not a line of the task's log file
             if not lines:
                 break
             seen[task_id] = seen.get(task_id, 0) + len(lines)
