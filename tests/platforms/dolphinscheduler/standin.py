@@ -20,12 +20,13 @@ Follows apache/dolphinscheduler, tag 3.2.2 (api-version 3.2) and branch dev at 7
 - 3.2: executor/workflow/instance/stop/StopExecuteFunction.java: STOP only in RUNNING_EXECUTION or READY_PAUSE,
   else 50015; 3.3+: executor/workflow/StopWorkflowInstanceExecutorDelegate.java: STOP only when isCanStop(),
   else ServiceException -> 10000 "... can not stop";
-- dolphinscheduler-common/.../enums/WorkflowExecutionStatus.java: state names.
+- dolphinscheduler-common/.../enums/WorkflowExecutionStatus.java: state names (3.2 also DELAY_EXECUTION,
+  READY_BLOCK, BLOCK); .../enums/WarningType.java: 3.3 has no GLOBAL (a bad enum -> the method's status, 50014).
 3.2 makes the instance when the master consumes the command: `trigger?triggerCode=` is empty until then.
 
-Admin (no auth): POST /_admin/reset {api_version}; POST /_admin/definitions {code, outcome: succeeded|failed,
-duration, submitted_for (seconds in SUBMITTED_SUCCESS), logs: [..], online, record_dir, command_delay (3.2: seconds
-until the master makes the instance)};
+Admin (no auth): POST /_admin/reset {api_version}; POST /_admin/definitions {code, outcome: succeeded|failed|blocked,
+first_state, duration, submitted_for (seconds in SUBMITTED_SUCCESS), logs: [..], online, record_dir, command_delay
+(3.2: seconds until the master makes the instance)};
 POST /_admin/tokens {valid: [..], no_permission: [..]}; GET /_admin/requests; GET /_admin/instances.
 """
 
@@ -46,7 +47,7 @@ PREFIX = "/dolphinscheduler"
 SUBMITTED_FOR, COMMAND_DELAY, STOP_DELAY = 0.3, 0.3, 0.2
 ENUMS = {
     "failureStrategy": {"END", "CONTINUE"},
-    "warningType": {"NONE", "SUCCESS", "FAILURE", "ALL", "GLOBAL"},
+    "warningType": {"NONE", "SUCCESS", "FAILURE", "ALL", "GLOBAL"},  # WarningType.java; 3.3 has no GLOBAL
     "execType": {"START_PROCESS", "COMPLEMENT_DATA", "REPEAT_RUNNING", "START_FAILURE_TASK_PROCESS"},
     "executeType": {
         "NONE",
@@ -96,10 +97,10 @@ def _state_of(inst: dict[str, Any], now: float) -> str:
         return "READY_STOP" if now < inst["stopped_at"] + STOP_DELAY else "STOP"
     age = now - inst["created"]
     if age < inst["submitted_for"]:
-        return "SUBMITTED_SUCCESS"
+        return str(inst["first_state"])
     if age < inst["submitted_for"] + inst["duration"]:
         return "RUNNING_EXECUTION"
-    return "SUCCESS" if inst["outcome"] == "succeeded" else "FAILURE"
+    return {"succeeded": "SUCCESS", "blocked": "BLOCK"}.get(inst["outcome"], "FAILURE")
 
 
 def _end_time(inst: dict[str, Any], now: float) -> float | None:
@@ -150,7 +151,7 @@ def _task_json(inst: dict[str, Any], now: float) -> dict[str, Any]:
         "name": "main",
         "taskType": "SHELL",
         "state": task_state,
-        "host": None if state == "SUBMITTED_SUCCESS" else "127.0.0.1:1234",
+        "host": None if state == inst["first_state"] else "127.0.0.1:1234",
         "processInstanceId": inst["id"],
     }
 
@@ -178,6 +179,8 @@ def _require(form: dict[str, str], names: list[str], status: int, msg: str) -> N
 
 def _check_enums(form: dict[str, str], status: int, msg: str) -> None:
     for name, allowed in ENUMS.items():
+        if name == "warningType" and STATE.version != "3.2":
+            allowed = allowed - {"GLOBAL"}
         if name in form and form[name] not in allowed:
             raise ApiError(status, msg)  # MethodArgumentTypeMismatchException
 
@@ -218,6 +221,8 @@ def start(form: dict[str, str], now: float) -> Any:
         "visible_at": now + (float(definition.get("command_delay", COMMAND_DELAY)) if v32 else 0.0),
         "duration": float(definition.get("duration", 1.0)),
         "submitted_for": float(definition.get("submitted_for", SUBMITTED_FOR)),
+        # 3.2 only: DELAY_EXECUTION (a delayed start) instead of SUBMITTED_SUCCESS; outcome "blocked" ends in BLOCK.
+        "first_state": definition.get("first_state", "SUBMITTED_SUCCESS"),
         "outcome": definition.get("outcome", "succeeded"),
         "logs": [str(line) for line in definition.get("logs", ["hello from the task"])],
         "start_params": start_params,
@@ -327,7 +332,7 @@ def route(method: str, path: str, query: dict[str, str], form: dict[str, str], n
             return _instance_json(inst, now)
         if rest[1:] == ["tasks"]:
             key = "processInstanceState" if v32 else "workflowInstanceState"
-            tasks = [_task_json(inst, now)] if _state_of(inst, now) != "SUBMITTED_SUCCESS" else []
+            tasks = [_task_json(inst, now)] if _state_of(inst, now) != inst["first_state"] else []
             return {"taskList": tasks, key: _state_of(inst, now)}
     if path.startswith("/projects/") and not path.startswith(project + "/"):
         raise ApiError(10018, f"project {path.split('/')[2]} not found ")

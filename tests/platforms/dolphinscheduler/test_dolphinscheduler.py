@@ -86,6 +86,39 @@ def test_failed_run_exits_1(dolphin: Dolphin, tmp_path: Path) -> None:
     assert result_of(tmp_path / "r.json")["status"] == "failed"
 
 
+def test_v32_delayed_start_is_waited_on_and_a_blocked_instance_exits_1(
+    dolphin_session: Dolphin, tmp_path: Path
+) -> None:
+    """3.2's DELAY_EXECUTION (a delayed start) is waited on; BLOCK (a blocking task held it) is final, not a success."""
+    dolphin_session.admin("POST", "reset", {"api_version": "3.2"})
+    dolphin_session.version = "3.2"
+    dolphin_session.definition(
+        "7015", first_state="DELAY_EXECUTION", submitted_for=1.0, duration=0.3, outcome="blocked"
+    )
+    result = run_cli(*trigger(dolphin_session, "7015", "--timeout", "20s", "--result-file", "r.json"), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    entry = result_of(tmp_path / "r.json")
+    assert entry["status"] == "failed"
+    reads = [
+        r for r in dolphin_session.requests() if r["method"] == "GET" and r["path"].endswith(f"/{entry['run_id']}")
+    ]
+    assert len(reads) >= 2, "the delayed instance was read while waiting"
+
+
+def test_warning_type_global_only_on_v32(dolphin: Dolphin, tmp_path: Path) -> None:
+    dolphin.definition("7016", duration=0.1, record_dir=str(tmp_path))
+    result = run_cli(
+        *trigger(dolphin, "7016", "--result-file", "r.json", opts={"warning-type": "GLOBAL"}), cwd=tmp_path
+    )
+    if dolphin.version == "3.3":  # WarningType.GLOBAL is gone in 3.3: refused before anything is sent
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "warning-type" in result.stderr and dolphin.starts() == []
+        return
+    assert result.returncode == 0, result.stdout + result.stderr
+    recorded = json.loads((tmp_path / f"{result_of(tmp_path / 'r.json')['run_id']}.json").read_text())
+    assert recorded["form"]["warningType"] == "GLOBAL"
+
+
 def test_unknown_or_offline_definition_exits_4(dolphin: Dolphin, tmp_path: Path) -> None:
     unknown = run_cli(*trigger(dolphin, "999"), cwd=tmp_path)
     assert unknown.returncode == 4, unknown.stdout + unknown.stderr
@@ -234,6 +267,9 @@ def test_non_numeric_job_is_a_usage_error_and_dry_run_sends_nothing(dolphin33: D
         ("1", "RUNNING_EXECUTION", RunState.RUNNING),
         (17, "WAIT_TO_RUN", RunState.RUNNING),
         (18, "FAILOVER", RunState.RUNNING),
+        (12, "DELAY_EXECUTION", RunState.RUNNING),
+        (15, "READY_BLOCK", RunState.RUNNING),
+        (16, "BLOCK", RunState.FAILED),
         ("SUCCESS", "SUCCESS", RunState.SUCCEEDED),
         (6, "FAILURE", RunState.FAILED),
         ("STOP", "STOP", RunState.CANCELLED),

@@ -28,7 +28,8 @@ from trigger_schedule.platforms.base import (
 )
 from trigger_schedule.secrets import MASK
 
-# WorkflowExecutionStatus.java: name -> code. The API serialises the name; codes are accepted too.
+# WorkflowExecutionStatus.java: code -> name. The API serialises the name; codes are accepted too.
+# 3.2 also has DELAY_EXECUTION, READY_BLOCK, BLOCK; 3.3 added FAILOVER; 3.4 dropped WAIT_TO_RUN.
 STATE_CODES: dict[int, str] = {
     0: "SUBMITTED_SUCCESS",
     1: "RUNNING_EXECUTION",
@@ -38,7 +39,10 @@ STATE_CODES: dict[int, str] = {
     5: "STOP",
     6: "FAILURE",
     7: "SUCCESS",
+    12: "DELAY_EXECUTION",
     14: "SERIAL_WAIT",
+    15: "READY_BLOCK",
+    16: "BLOCK",
     17: "WAIT_TO_RUN",
     18: "FAILOVER",
 }
@@ -49,7 +53,9 @@ STATES: dict[str, RunState] = {
             "RUNNING_EXECUTION",
             "READY_PAUSE",
             "READY_STOP",
+            "DELAY_EXECUTION",
             "SERIAL_WAIT",
+            "READY_BLOCK",
             "WAIT_TO_RUN",
             "FAILOVER",
         ),
@@ -57,6 +63,8 @@ STATES: dict[str, RunState] = {
     ),
     "SUCCESS": RunState.SUCCEEDED,
     "FAILURE": RunState.FAILED,
+    # 3.2: a blocking task held the workflow; isFinished() and no state of it resumes by itself.
+    "BLOCK": RunState.FAILED,
     # A paused instance never resumes by itself: the wait would never end, so it counts as stopped.
     "STOP": RunState.CANCELLED,
     "PAUSE": RunState.CANCELLED,
@@ -123,7 +131,7 @@ class DolphinSchedulerPlatform(Platform):
             "failure-strategy": {"enum": ["END", "CONTINUE"], "description": "failureStrategy of the run."},
             "warning-type": {
                 "enum": ["NONE", "SUCCESS", "FAILURE", "ALL", "GLOBAL"],
-                "description": "warningType: which outcomes alert.",
+                "description": "warningType: which outcomes alert (GLOBAL: 3.2 only).",
             },
             "warning-group-id": {"type": "integer", "description": "warningGroupId (alert group)."},
             "worker-group": {"type": "string", "description": "workerGroup (server default: default)."},
@@ -169,6 +177,12 @@ class DolphinSchedulerPlatform(Platform):
             )
         self.project = project
         self.v33 = str(self.opts["api-version"]) == "3.3"
+        if self.v33 and self.opts["warning-type"] == "GLOBAL":
+            # WarningType.GLOBAL is gone in 3.3: the server would refuse the start with 50014.
+            raise ConfigError(
+                f"platform {self.config.name}: options.warning-type GLOBAL exists only on DolphinScheduler 3.2",
+                hint='use NONE, SUCCESS, FAILURE or ALL, or set options.api-version: "3.2" for a 3.2 server',
+            )
         self.base = self.config.url.rstrip("/")
         # 3.2 answers a trigger code; the instance id it resolves to, once known.
         self._resolved: dict[str, str] = {}
