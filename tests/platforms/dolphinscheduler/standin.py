@@ -1,6 +1,8 @@
 """A stand-in DolphinScheduler api-server for tests: stdlib only, 127.0.0.1.
 
-Follows apache/dolphinscheduler, tag 3.2.2 (api-version 3.2) and branch dev at 7e0095dca1 (the 3.3 line):
+Follows apache/dolphinscheduler, tag 3.2.2 (api-version 3.2) and, for the 3.3 line, branch dev at 7e0095dca1 and the
+released 3.4.2 / 3.4.3 sources (`dolphinscheduler-api` and `-common` `-sources` jars); `list_summaries` gives 3.4.3's
+instance list (vo/WorkflowInstanceSummaryVO.java: no commandParam, no globalParams):
 - dolphinscheduler-api/src/main/java/org/apache/dolphinscheduler/api/controller/ExecutorController.java:
   3.2 `POST projects/{projectCode}/executors/start-process-instance` (form: processDefinitionCode, scheduleTime,
   failureStrategy, warningType required; startParams a JSON map; answers a triggerCode), 3.3
@@ -24,9 +26,9 @@ Follows apache/dolphinscheduler, tag 3.2.2 (api-version 3.2) and branch dev at 7
   READY_BLOCK, BLOCK); .../enums/WarningType.java: 3.3 has no GLOBAL (a bad enum -> the method's status, 50014).
 3.2 makes the instance when the master consumes the command: `trigger?triggerCode=` is empty until then.
 
-Admin (no auth): POST /_admin/reset {api_version}; POST /_admin/definitions {code, outcome: succeeded|failed|blocked,
-first_state, duration, submitted_for (seconds in SUBMITTED_SUCCESS), logs: [..], online, record_dir, command_delay
-(3.2: seconds until the master makes the instance)};
+Admin (no auth): POST /_admin/reset {api_version, list_summaries}; POST /_admin/definitions {code,
+outcome: succeeded|failed|blocked, first_state, duration, submitted_for (seconds in SUBMITTED_SUCCESS), logs: [..],
+online, record_dir, command_delay (3.2: seconds until the master makes the instance)};
 POST /_admin/tokens {valid: [..], no_permission: [..]}; GET /_admin/requests; GET /_admin/instances.
 """
 
@@ -76,8 +78,10 @@ class State:
         self.lock = threading.Lock()
         self.reset("3.3")
 
-    def reset(self, version: str) -> None:
+    def reset(self, version: str, list_summaries: bool = False) -> None:
         self.version = version
+        # 3.4.3's list answers WorkflowInstanceSummaryVO: no commandParam nor globalParams.
+        self.list_summaries = list_summaries
         self.definitions: dict[str, dict[str, Any]] = {}
         self.instances: dict[int, dict[str, Any]] = {}
         self.triggers: dict[str, int] = {}
@@ -277,13 +281,19 @@ def list_instances(query: dict[str, str], now: float) -> Any:
     size, page = int(query["pageSize"]), int(query["pageNo"])
     chunk = found[(page - 1) * size : page * size]
     return {
-        "totalList": [_instance_json(i, now) for i in chunk],
+        "totalList": [_summary(_instance_json(i, now)) for i in chunk],
         "total": len(found),
         "totalPage": (len(found) + size - 1) // size,
         "pageSize": size,
         "currentPage": page,
         "pageNo": page,
     }
+
+
+def _summary(item: dict[str, Any]) -> dict[str, Any]:
+    if not STATE.list_summaries:
+        return item
+    return {k: v for k, v in item.items() if k not in ("commandParam", "globalParams")}
 
 
 def log_detail(query: dict[str, str], now: float) -> Any:
@@ -415,7 +425,7 @@ class Handler(BaseHTTPRequestHandler):
         now = time.time()
         with STATE.lock:
             if what == "reset":
-                STATE.reset(str(body.get("api_version", "3.3")))
+                STATE.reset(str(body.get("api_version", "3.3")), bool(body.get("list_summaries", False)))
                 answer: Any = {"ok": True}
             elif what == "definitions":
                 STATE.definitions[str(body["code"])] = body

@@ -162,6 +162,21 @@ def test_rerun_of_the_same_ci_context_adopts_the_instance(dolphin: Dolphin, tmp_
     assert len(dolphin.instances()) == 1 and len(dolphin.starts()) == 1
 
 
+def test_rerun_adopts_when_the_list_answers_summaries_only(dolphin_session: Dolphin, tmp_path: Path) -> None:
+    """3.4.3 lists WorkflowInstanceSummaryVO, without the start parameters: the key is read from the instance."""
+    dolphin_session.admin("POST", "reset", {"api_version": "3.3", "list_summaries": True})
+    dolphin_session.version = "3.3"
+    dolphin_session.definition("7017", duration=0.3)
+    env = github_env()
+    first = run_cli(*trigger(dolphin_session, "7017", "--result-file", "1.json"), env=env, cwd=tmp_path)
+    env2 = {**env, "GITHUB_RUN_ATTEMPT": "2"}
+    second = run_cli(*trigger(dolphin_session, "7017", "--result-file", "2.json"), env=env2, cwd=tmp_path)
+    assert (first.returncode, second.returncode) == (0, 0), second.stdout + second.stderr
+    one, two = result_of(tmp_path / "1.json"), result_of(tmp_path / "2.json")
+    assert (one["decision"], two["decision"]) == ("triggered", "adopted")
+    assert one["run_id"] == two["run_id"] and len(dolphin_session.starts()) == 1
+
+
 def test_without_correlation_param_a_rerun_starts_again(dolphin33: Dolphin, tmp_path: Path) -> None:
     dolphin33.definition("7007", duration=0.1)
     env = github_env()

@@ -1,9 +1,10 @@
 """Apache DolphinScheduler: start a workflow (process) definition and follow its instance.
 
-API as in apache/dolphinscheduler, tag 3.2.2 (`ExecutorController`, `ProcessInstanceController`,
-`LoggerController`) and the 3.3 line (`ExecutorController.start-workflow-instance`,
-`WorkflowInstanceController`). Every answer is HTTP 200 with `{code, msg, data, success, failed}`;
-`code` decides, not the HTTP status (only a bad token is a plain HTTP 401).
+API as in apache/dolphinscheduler, tags 3.2.1 / 3.2.2 (`ExecutorController`, `ProcessInstanceController`,
+`LoggerController`) and the 3.3 line: dev before 3.3.0 and the released 3.4.2 / 3.4.3 sources
+(`ExecutorController.start-workflow-instance`, `WorkflowInstanceController`). Every answer is HTTP 200
+with `{code, msg, data, success, failed}`; `code` decides, not the HTTP status (only a bad token is a plain
+HTTP 401).
 """
 
 from __future__ import annotations
@@ -355,7 +356,7 @@ class DolphinSchedulerPlatform(Platform):
         matches = [
             item
             for item in self._list(str(request.job), deadline)
-            if _carries(item, str(marker), request.idempotency_key)
+            if _carries(self._with_params(item, deadline), str(marker), request.idempotency_key)
         ]
         if len(matches) > 1:
             ids = ", ".join(str(item.get("id")) for item in matches)
@@ -364,6 +365,14 @@ class DolphinSchedulerPlatform(Platform):
                 hint="stop the extra instances, or use force-new to start a fresh one",
             )
         return self._run(str(matches[0]["id"])) if matches else None
+
+    def _with_params(self, item: dict[str, Any], deadline: float | None) -> Mapping[str, Any]:
+        """The instance with its start parameters: 3.4.3 lists summaries without them, so read it whole."""
+        if any(field in item for field in ("commandParam", "globalParams")):
+            return item
+        instance = str(item["id"])
+        data = self._call("GET", f"{self._instances}/{instance}", f"read instance {instance}", deadline=deadline)
+        return data if isinstance(data, dict) else {}
 
     def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
         items = self._list(str(job), deadline)
