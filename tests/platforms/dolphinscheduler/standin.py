@@ -439,7 +439,12 @@ class Handler(BaseHTTPRequestHandler):
             elif what == "instances":
                 answer = {
                     "items": [
-                        {**_instance_json(i, now), "stop_requested": i["stopped_at"] is not None}
+                        {
+                            **_instance_json(i, now),
+                            "stop_requested": i["stopped_at"] is not None,
+                            "ended_at": _end_time(i, now),  # epoch seconds, for the lag bench
+                            "created_at": i["created"],
+                        }
                         for i in STATE.instances.values()
                     ]
                 }

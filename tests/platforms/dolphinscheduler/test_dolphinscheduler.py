@@ -1,4 +1,8 @@
-"""The CLI end to end against the stand-in DolphinScheduler (standin.py: tag 3.2.2 and the 3.3 line)."""
+"""The CLI end to end against the stand-in DolphinScheduler (standin.py: tags 3.2.1/3.2.2, the 3.3 line, 3.4.3).
+
+All of these run on the stand-in: no 3.2.x or 3.3.x DolphinScheduler server is published on Maven Central,
+the only registry reachable here (docs/platforms/dolphinscheduler.md, "Why no real server runs in the tests").
+"""
 
 from __future__ import annotations
 
