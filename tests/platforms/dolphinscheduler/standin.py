@@ -254,7 +254,7 @@ def _instance(raw_id: str, now: float) -> dict[str, Any]:
 
 def execute(form: dict[str, str], now: float) -> Any:
     id_field = "processInstanceId" if STATE.version == "3.2" else "workflowInstanceId"
-    err = (50015, "execute process instance error")
+    err = (50015, "execute process instance error" if STATE.version == "3.2" else "execute workflow instance error")
     _require(form, [id_field, "executeType"], *err)
     _check_enums(form, *err)
     inst = _instance(form[id_field], now)

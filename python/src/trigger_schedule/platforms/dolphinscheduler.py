@@ -100,7 +100,7 @@ PROVENANCE_PARAMS = {
 }
 
 # A STOP refused because the instance cannot stop yet (SUBMITTED_SUCCESS, or 3.2's DELAY_EXECUTION, ...):
-# 3.2's StopExecuteFunction throws, answered as the method's status 50015 (50006 in older 3.x);
+# 3.2's StopExecuteFunction throws, answered as the method's status 50015 (3.1 answered 50006);
 # 3.3+'s StopWorkflowInstanceExecutorDelegate throws a ServiceException, answered as 10000 "... can not stop".
 STOP_REFUSED_32 = frozenset({50015, 50006})
 STOP_REFUSED_33 = frozenset({10000})
