@@ -83,6 +83,17 @@ def test_success_sends_form_params_provenance_and_streams_logs(dolphin: Dolphin,
         assert any(r["path"].endswith("/process-instances/trigger") for r in dolphin.requests())
 
 
+def test_log_lines_are_counted_as_the_worker_counts_them(dolphin: Dolphin, tmp_path: Path) -> None:
+    """The worker splits its log file on \\n, \\r and \\r\\n only; a form feed or U+2028 inside a line is text."""
+    lines = ["form\x0cfeed", "line\u2028sep", "second", "third", "fourth"]
+    dolphin.definition("7018", duration=1.0, logs=lines)
+    result = run_cli(*trigger(dolphin, "7018", opts={"log-lines": 1}), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    for line in lines:
+        assert output.count(line + "\n") == 1, output
+
+
 def test_failed_run_exits_1(dolphin: Dolphin, tmp_path: Path) -> None:
     dolphin.definition("7002", outcome="failed", duration=0.2)
     result = run_cli(*trigger(dolphin, "7002", "--result-file", "r.json"), cwd=tmp_path)

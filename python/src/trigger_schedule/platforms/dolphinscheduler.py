@@ -10,6 +10,7 @@ HTTP 401).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -107,6 +108,7 @@ STOP_REFUSED_33 = frozenset({10000})
 _STOP_ATTEMPTS = 20
 # LoggerServiceImpl heads the first page (skipLineNum=0) with "[LOG-PATH]: <path>, [HOST]: <host>".
 LOG_HEAD = "[LOG-PATH]: "
+_JAVA_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MAX_LOG_PAGES = 20  # per task and call: a burst of output is read in bounded slices
 
 
@@ -423,13 +425,13 @@ class DolphinSchedulerPlatform(Platform):
             except RejectedError:
                 break  # not dispatched yet (no host) or no log yet: try again on the next pump
             message = str((data or {}).get("message") or "") if isinstance(data, dict) else ""
-            lines = message.splitlines(keepends=True)
+            lines = _log_lines(message)
             if not seen.get(task_id) and lines and lines[0].startswith(LOG_HEAD):
                 lines = lines[1:]  # the api-server's head line, not a line of the task's log file
             if not lines:
                 break
             seen[task_id] = seen.get(task_id, 0) + len(lines)
-            text += "".join(line.rstrip("\r\n") + "\n" for line in lines)
+            text += "".join(line + "\n" for line in lines)
             if len(lines) < limit:
                 break
         return text
@@ -493,6 +495,15 @@ def _data(response: requests.Response, what: str, transient_ok: bool) -> Any:
         hint="check options.project-code, the workflow definition code (job:) and that it is online",
         status_code=code,
     )
+
+
+def _log_lines(message: str) -> list[str]:
+    """Lines as the worker counts them for skipLineNum: Java's line breaks only (str.splitlines also
+    breaks on form feeds, U+2028 and others, which would skip lines of the next page)."""
+    lines = _JAVA_LINE_BREAK.split(message)
+    if lines and lines[-1] == "":
+        lines.pop()  # rollViewLogLines ends every line with \r\n
+    return lines
 
 
 def _state_name(value: Any) -> str:
