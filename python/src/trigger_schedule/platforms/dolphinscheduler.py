@@ -370,7 +370,7 @@ class DolphinSchedulerPlatform(Platform):
 
     def _with_params(self, item: dict[str, Any], deadline: float | None) -> Mapping[str, Any]:
         """The instance with its start parameters: 3.4.3 lists summaries without them, so read it whole."""
-        if any(field in item for field in ("commandParam", "globalParams")):
+        if any(isinstance(item.get(field), str) and item[field] for field in ("commandParam", "globalParams")):
             return item
         instance = str(item["id"])
         data = self._call("GET", f"{self._instances}/{instance}", f"read instance {instance}", deadline=deadline)
