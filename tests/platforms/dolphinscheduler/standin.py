@@ -1,6 +1,8 @@
 """A stand-in DolphinScheduler api-server for tests: stdlib only, 127.0.0.1.
 
-Follows apache/dolphinscheduler, tag 3.2.2 (api-version 3.2) and branch dev at 7e0095dca1 (the 3.3 line):
+Follows apache/dolphinscheduler, tag 3.2.2 (api-version 3.2) and, for the 3.3 line, branch dev at 7e0095dca1 and the
+released 3.4.2 / 3.4.3 sources (`dolphinscheduler-api` and `-common` `-sources` jars); `list_summaries` gives 3.4.3's
+instance list (vo/WorkflowInstanceSummaryVO.java: no commandParam, no globalParams):
 - dolphinscheduler-api/src/main/java/org/apache/dolphinscheduler/api/controller/ExecutorController.java:
   3.2 `POST projects/{projectCode}/executors/start-process-instance` (form: processDefinitionCode, scheduleTime,
   failureStrategy, warningType required; startParams a JSON map; answers a triggerCode), 3.3
@@ -10,18 +12,23 @@ Follows apache/dolphinscheduler, tag 3.2.2 (api-version 3.2) and branch dev at 7
   `GET {id}/tasks` ({taskList, processInstanceState | workflowInstanceState}), `GET ?processDefineCode |
   workflowDefinitionCode, pageNo, pageSize` (PageInfo {totalList, total, ...}), 3.2 `GET trigger?triggerCode=`;
 - .../controller/LoggerController.java + service/impl/LoggerServiceImpl.java: `GET /log/detail?taskInstanceId,
-  skipLineNum, limit` -> {lineNum, message}; a task without host -> 10191;
+  skipLineNum, limit` -> {lineNum, message}, the first page (skipLineNum=0) headed by a
+  `[LOG-PATH]: <path>, [HOST]: <host>` line that is not in the task's log; a task without host -> 10191;
 - .../interceptor/LoginHandlerInterceptor.java: header `token`; missing/unknown -> bare HTTP 401;
 - .../exceptions/ApiExceptionHandler.java + utils/Result.java + enums/Status.java: HTTP 200 with
   {code, msg, data, success, failed}; a missing or unparsable parameter -> the method's @ApiException status
   (50014 start, 50015 execute, ...); ServiceException(String) -> 10000; 50003 definition missing, 50004 not
-  online, 30002 no project permission, 50001 instance missing, 50006 state operation refused;
-- service/impl/ExecutorServiceImpl.java: STOP only when WorkflowExecutionStatus.canStop() (not SUBMITTED_SUCCESS);
-- dolphinscheduler-common/.../enums/WorkflowExecutionStatus.java: state names.
+  online, 30002 no project permission, 50001 instance missing;
+- 3.2: executor/workflow/instance/stop/StopExecuteFunction.java: STOP only in RUNNING_EXECUTION or READY_PAUSE,
+  else 50015; 3.3+: executor/workflow/StopWorkflowInstanceExecutorDelegate.java: STOP only when isCanStop(),
+  else ServiceException -> 10000 "... can not stop";
+- dolphinscheduler-common/.../enums/WorkflowExecutionStatus.java: state names (3.2 also DELAY_EXECUTION,
+  READY_BLOCK, BLOCK); .../enums/WarningType.java: 3.3 has no GLOBAL (a bad enum -> the method's status, 50014).
 3.2 makes the instance when the master consumes the command: `trigger?triggerCode=` is empty until then.
 
-Admin (no auth): POST /_admin/reset {api_version}; POST /_admin/definitions {code, outcome: succeeded|failed,
-duration, logs: [..], online, record_dir, command_delay (3.2: seconds until the master makes the instance)};
+Admin (no auth): POST /_admin/reset {api_version, list_summaries}; POST /_admin/definitions {code,
+outcome: succeeded|failed|blocked, first_state, duration, submitted_for (seconds in SUBMITTED_SUCCESS), logs: [..],
+online, record_dir, command_delay (3.2: seconds until the master makes the instance)};
 POST /_admin/tokens {valid: [..], no_permission: [..]}; GET /_admin/requests; GET /_admin/instances.
 """
 
@@ -42,7 +49,7 @@ PREFIX = "/dolphinscheduler"
 SUBMITTED_FOR, COMMAND_DELAY, STOP_DELAY = 0.3, 0.3, 0.2
 ENUMS = {
     "failureStrategy": {"END", "CONTINUE"},
-    "warningType": {"NONE", "SUCCESS", "FAILURE", "ALL", "GLOBAL"},
+    "warningType": {"NONE", "SUCCESS", "FAILURE", "ALL", "GLOBAL"},  # WarningType.java; 3.3 has no GLOBAL
     "execType": {"START_PROCESS", "COMPLEMENT_DATA", "REPEAT_RUNNING", "START_FAILURE_TASK_PROCESS"},
     "executeType": {
         "NONE",
@@ -53,7 +60,11 @@ ENUMS = {
         "PAUSE",
     },
 }
-CAN_STOP = {"RUNNING_EXECUTION", "READY_PAUSE", "READY_STOP", "SERIAL_WAIT", "WAIT_TO_RUN"}
+# 3.2.x StopExecuteFunction: canStop() (RUNNING_EXECUTION, READY_PAUSE) and not READY_STOP, else an
+# ExecuteRuntimeException, which ApiExceptionHandler turns into the method's @ApiException status (50015).
+CAN_STOP_32 = {"RUNNING_EXECUTION", "READY_PAUSE"}
+# 3.3+ StopWorkflowInstanceExecutorDelegate: isCanStop(), else ServiceException(String) -> 10000.
+CAN_STOP_33 = {"RUNNING_EXECUTION", "READY_PAUSE", "READY_STOP", "SERIAL_WAIT", "WAIT_TO_RUN"}
 
 
 class ApiError(Exception):
@@ -67,8 +78,10 @@ class State:
         self.lock = threading.Lock()
         self.reset("3.3")
 
-    def reset(self, version: str) -> None:
+    def reset(self, version: str, list_summaries: bool = False) -> None:
         self.version = version
+        # 3.4.3's list answers WorkflowInstanceSummaryVO: no commandParam nor globalParams.
+        self.list_summaries = list_summaries
         self.definitions: dict[str, dict[str, Any]] = {}
         self.instances: dict[int, dict[str, Any]] = {}
         self.triggers: dict[str, int] = {}
@@ -87,17 +100,17 @@ def _state_of(inst: dict[str, Any], now: float) -> str:
     if inst["stopped_at"] is not None:
         return "READY_STOP" if now < inst["stopped_at"] + STOP_DELAY else "STOP"
     age = now - inst["created"]
-    if age < SUBMITTED_FOR:
-        return "SUBMITTED_SUCCESS"
-    if age < SUBMITTED_FOR + inst["duration"]:
+    if age < inst["submitted_for"]:
+        return str(inst["first_state"])
+    if age < inst["submitted_for"] + inst["duration"]:
         return "RUNNING_EXECUTION"
-    return "SUCCESS" if inst["outcome"] == "succeeded" else "FAILURE"
+    return {"succeeded": "SUCCESS", "blocked": "BLOCK"}.get(inst["outcome"], "FAILURE")
 
 
 def _end_time(inst: dict[str, Any], now: float) -> float | None:
     if inst["stopped_at"] is not None:
         return inst["stopped_at"] + STOP_DELAY if now >= inst["stopped_at"] + STOP_DELAY else None
-    end = inst["created"] + SUBMITTED_FOR + inst["duration"]
+    end = inst["created"] + inst["submitted_for"] + inst["duration"]
     return end if now >= end else None
 
 
@@ -142,7 +155,7 @@ def _task_json(inst: dict[str, Any], now: float) -> dict[str, Any]:
         "name": "main",
         "taskType": "SHELL",
         "state": task_state,
-        "host": None if state == "SUBMITTED_SUCCESS" else "127.0.0.1:1234",
+        "host": None if state == inst["first_state"] else "127.0.0.1:1234",
         "processInstanceId": inst["id"],
     }
 
@@ -150,7 +163,7 @@ def _task_json(inst: dict[str, Any], now: float) -> dict[str, Any]:
 def _log_lines(inst: dict[str, Any], now: float) -> list[str]:
     """Lines appear spread over the run, so a client reading incrementally sees them in parts."""
     lines: list[str] = inst["logs"]
-    running_for = now - inst["created"] - SUBMITTED_FOR
+    running_for = now - inst["created"] - inst["submitted_for"]
     if running_for <= 0:
         return []
     if _end_time(inst, now) is not None or inst["duration"] <= 0:
@@ -170,6 +183,8 @@ def _require(form: dict[str, str], names: list[str], status: int, msg: str) -> N
 
 def _check_enums(form: dict[str, str], status: int, msg: str) -> None:
     for name, allowed in ENUMS.items():
+        if name == "warningType" and STATE.version != "3.2":
+            allowed = allowed - {"GLOBAL"}
         if name in form and form[name] not in allowed:
             raise ApiError(status, msg)  # MethodArgumentTypeMismatchException
 
@@ -209,6 +224,9 @@ def start(form: dict[str, str], now: float) -> Any:
         "created": now + (float(definition.get("command_delay", COMMAND_DELAY)) if v32 else 0.0),
         "visible_at": now + (float(definition.get("command_delay", COMMAND_DELAY)) if v32 else 0.0),
         "duration": float(definition.get("duration", 1.0)),
+        "submitted_for": float(definition.get("submitted_for", SUBMITTED_FOR)),
+        # 3.2 only: DELAY_EXECUTION (a delayed start) instead of SUBMITTED_SUCCESS; outcome "blocked" ends in BLOCK.
+        "first_state": definition.get("first_state", "SUBMITTED_SUCCESS"),
         "outcome": definition.get("outcome", "succeeded"),
         "logs": [str(line) for line in definition.get("logs", ["hello from the task"])],
         "start_params": start_params,
@@ -236,14 +254,18 @@ def _instance(raw_id: str, now: float) -> dict[str, Any]:
 
 def execute(form: dict[str, str], now: float) -> Any:
     id_field = "processInstanceId" if STATE.version == "3.2" else "workflowInstanceId"
-    err = (50015, "execute process instance error")
+    err = (50015, "execute process instance error" if STATE.version == "3.2" else "execute workflow instance error")
     _require(form, [id_field, "executeType"], *err)
     _check_enums(form, *err)
     inst = _instance(form[id_field], now)
     state = _state_of(inst, now)
     if form["executeType"] == "STOP":
-        if state not in CAN_STOP:
-            raise ApiError(50006, f"the status of process instance {inst['id']} is {state}, cannot stop operation")
+        if STATE.version == "3.2" and state not in CAN_STOP_32:
+            raise ApiError(*err)
+        if STATE.version != "3.2" and state not in CAN_STOP_33:
+            name = f"{inst['definition']}-{inst['id']}"
+            msg = f"Internal Server Error: The workflow instance: {name} status is {state}, can not stop"
+            raise ApiError(10000, msg)
         if inst["stopped_at"] is None:
             inst["stopped_at"] = now
     return None
@@ -259,13 +281,19 @@ def list_instances(query: dict[str, str], now: float) -> Any:
     size, page = int(query["pageSize"]), int(query["pageNo"])
     chunk = found[(page - 1) * size : page * size]
     return {
-        "totalList": [_instance_json(i, now) for i in chunk],
+        "totalList": [_summary(_instance_json(i, now)) for i in chunk],
         "total": len(found),
         "totalPage": (len(found) + size - 1) // size,
         "pageSize": size,
         "currentPage": page,
         "pageNo": page,
     }
+
+
+def _summary(item: dict[str, Any]) -> dict[str, Any]:
+    if not STATE.list_summaries:
+        return item
+    return {k: v for k, v in item.items() if k not in ("commandParam", "globalParams")}
 
 
 def log_detail(query: dict[str, str], now: float) -> Any:
@@ -280,7 +308,10 @@ def log_detail(query: dict[str, str], now: float) -> Any:
         raise ApiError(10191, "task instance host is null")
     skip, limit = int(query["skipLineNum"]), int(query["limit"])
     lines = _log_lines(inst, now)[skip : skip + limit]
-    message = "".join(line + "\r\n" for line in lines)
+    message = "".join(line + "\r\n" for line in lines)  # LogUtils.rollViewLogLines
+    if skip == 0:  # LoggerServiceImpl.LOG_HEAD_FORMAT (3.2.x has two spaces after [HOST]:), then line.separator
+        host = "  127.0.0.1:1234" if STATE.version == "3.2" else " 127.0.0.1:1234"
+        message = f"[LOG-PATH]: /opt/dolphinscheduler/logs/{task_id}.log, [HOST]:{host}\n" + message
     return {"lineNum": len(message.split("\r\n")), "message": message}  # the server's own count (split quirk)
 
 
@@ -311,7 +342,7 @@ def route(method: str, path: str, query: dict[str, str], form: dict[str, str], n
             return _instance_json(inst, now)
         if rest[1:] == ["tasks"]:
             key = "processInstanceState" if v32 else "workflowInstanceState"
-            tasks = [_task_json(inst, now)] if _state_of(inst, now) != "SUBMITTED_SUCCESS" else []
+            tasks = [_task_json(inst, now)] if _state_of(inst, now) != inst["first_state"] else []
             return {"taskList": tasks, key: _state_of(inst, now)}
     if path.startswith("/projects/") and not path.startswith(project + "/"):
         raise ApiError(10018, f"project {path.split('/')[2]} not found ")
@@ -394,7 +425,7 @@ class Handler(BaseHTTPRequestHandler):
         now = time.time()
         with STATE.lock:
             if what == "reset":
-                STATE.reset(str(body.get("api_version", "3.3")))
+                STATE.reset(str(body.get("api_version", "3.3")), bool(body.get("list_summaries", False)))
                 answer: Any = {"ok": True}
             elif what == "definitions":
                 STATE.definitions[str(body["code"])] = body
@@ -408,7 +439,12 @@ class Handler(BaseHTTPRequestHandler):
             elif what == "instances":
                 answer = {
                     "items": [
-                        {**_instance_json(i, now), "stop_requested": i["stopped_at"] is not None}
+                        {
+                            **_instance_json(i, now),
+                            "stop_requested": i["stopped_at"] is not None,
+                            "ended_at": _end_time(i, now),  # epoch seconds, for the lag bench
+                            "created_at": i["created"],
+                        }
                         for i in STATE.instances.values()
                     ]
                 }

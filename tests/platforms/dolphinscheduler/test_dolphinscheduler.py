@@ -1,4 +1,8 @@
-"""The CLI end to end against the stand-in DolphinScheduler (standin.py: tag 3.2.2 and the 3.3 line)."""
+"""The CLI end to end against the stand-in DolphinScheduler (standin.py: tags 3.2.1/3.2.2, the 3.3 line, 3.4.3).
+
+All of these run on the stand-in: no 3.2.x or 3.3.x DolphinScheduler server is published on Maven Central,
+the only registry reachable here (docs/platforms/dolphinscheduler.md, "Why no real server runs in the tests").
+"""
 
 from __future__ import annotations
 
@@ -72,10 +76,22 @@ def test_success_sends_form_params_provenance_and_streams_logs(dolphin: Dolphin,
     output = result.stdout + result.stderr
     for line in lines:
         assert output.count(line + "\n") == 1, output
+    assert "[LOG-PATH]" not in output, "the api-server's head line of the first page is not the task's"
     log_reads = [r for r in dolphin.requests() if r["path"].endswith("/log/detail")]
     assert any(int(r["query"]["skipLineNum"]) > 0 for r in log_reads), "logs are read incrementally"
     if dolphin.version == "3.2":
         assert any(r["path"].endswith("/process-instances/trigger") for r in dolphin.requests())
+
+
+def test_log_lines_are_counted_as_the_worker_counts_them(dolphin: Dolphin, tmp_path: Path) -> None:
+    """The worker splits its log file on \\n, \\r and \\r\\n only; a form feed or U+2028 inside a line is text."""
+    lines = ["form\x0cfeed", "line\u2028sep", "second", "third", "fourth"]
+    dolphin.definition("7018", duration=1.0, logs=lines)
+    result = run_cli(*trigger(dolphin, "7018", opts={"log-lines": 1}), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    for line in lines:
+        assert output.count(line + "\n") == 1, output
 
 
 def test_failed_run_exits_1(dolphin: Dolphin, tmp_path: Path) -> None:
@@ -83,6 +99,39 @@ def test_failed_run_exits_1(dolphin: Dolphin, tmp_path: Path) -> None:
     result = run_cli(*trigger(dolphin, "7002", "--result-file", "r.json"), cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result_of(tmp_path / "r.json")["status"] == "failed"
+
+
+def test_v32_delayed_start_is_waited_on_and_a_blocked_instance_exits_1(
+    dolphin_session: Dolphin, tmp_path: Path
+) -> None:
+    """3.2's DELAY_EXECUTION (a delayed start) is waited on; BLOCK (a blocking task held it) is final, not a success."""
+    dolphin_session.admin("POST", "reset", {"api_version": "3.2"})
+    dolphin_session.version = "3.2"
+    dolphin_session.definition(
+        "7015", first_state="DELAY_EXECUTION", submitted_for=1.0, duration=0.3, outcome="blocked"
+    )
+    result = run_cli(*trigger(dolphin_session, "7015", "--timeout", "20s", "--result-file", "r.json"), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    entry = result_of(tmp_path / "r.json")
+    assert entry["status"] == "failed"
+    reads = [
+        r for r in dolphin_session.requests() if r["method"] == "GET" and r["path"].endswith(f"/{entry['run_id']}")
+    ]
+    assert len(reads) >= 2, "the delayed instance was read while waiting"
+
+
+def test_warning_type_global_only_on_v32(dolphin: Dolphin, tmp_path: Path) -> None:
+    dolphin.definition("7016", duration=0.1, record_dir=str(tmp_path))
+    result = run_cli(
+        *trigger(dolphin, "7016", "--result-file", "r.json", opts={"warning-type": "GLOBAL"}), cwd=tmp_path
+    )
+    if dolphin.version == "3.3":  # WarningType.GLOBAL is gone in 3.3: refused before anything is sent
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "warning-type" in result.stderr and dolphin.starts() == []
+        return
+    assert result.returncode == 0, result.stdout + result.stderr
+    recorded = json.loads((tmp_path / f"{result_of(tmp_path / 'r.json')['run_id']}.json").read_text())
+    assert recorded["form"]["warningType"] == "GLOBAL"
 
 
 def test_unknown_or_offline_definition_exits_4(dolphin: Dolphin, tmp_path: Path) -> None:
@@ -128,6 +177,21 @@ def test_rerun_of_the_same_ci_context_adopts_the_instance(dolphin: Dolphin, tmp_
     assert len(dolphin.instances()) == 1 and len(dolphin.starts()) == 1
 
 
+def test_rerun_adopts_when_the_list_answers_summaries_only(dolphin_session: Dolphin, tmp_path: Path) -> None:
+    """3.4.3 lists WorkflowInstanceSummaryVO, without the start parameters: the key is read from the instance."""
+    dolphin_session.admin("POST", "reset", {"api_version": "3.3", "list_summaries": True})
+    dolphin_session.version = "3.3"
+    dolphin_session.definition("7017", duration=0.3)
+    env = github_env()
+    first = run_cli(*trigger(dolphin_session, "7017", "--result-file", "1.json"), env=env, cwd=tmp_path)
+    env2 = {**env, "GITHUB_RUN_ATTEMPT": "2"}
+    second = run_cli(*trigger(dolphin_session, "7017", "--result-file", "2.json"), env=env2, cwd=tmp_path)
+    assert (first.returncode, second.returncode) == (0, 0), second.stdout + second.stderr
+    one, two = result_of(tmp_path / "1.json"), result_of(tmp_path / "2.json")
+    assert (one["decision"], two["decision"]) == ("triggered", "adopted")
+    assert one["run_id"] == two["run_id"] and len(dolphin_session.starts()) == 1
+
+
 def test_without_correlation_param_a_rerun_starts_again(dolphin33: Dolphin, tmp_path: Path) -> None:
     dolphin33.definition("7007", duration=0.1)
     env = github_env()
@@ -159,11 +223,12 @@ def test_two_triggers_of_one_job_at_once_each_follow_their_own_instance(dolphin:
 
 
 def test_sigterm_while_waiting_stops_the_instance(dolphin: Dolphin, tmp_path: Path) -> None:
-    dolphin.definition("7009", duration=60, logs=["working"])
+    # The instance stays SUBMITTED_SUCCESS for a while: the first STOP is refused (3.2: 50015, 3.3: 10000) and retried.
+    dolphin.definition("7009", duration=60, submitted_for=1.5, logs=["working"])
     args = trigger(dolphin, "7009", "--timeout", "2m", "--result-file", "r.json")
     process = start_cli(*args, cwd=tmp_path)
     try:
-        # Also covers the refused STOP of a just-submitted instance (3.2: before the instance exists).
+        # 3.2: also before the instance exists (the trigger code not yet resolved).
         wait_for(lambda: any(r["method"] == "GET" and "-instances/" in r["path"] for r in dolphin.requests()), 20)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
@@ -176,7 +241,8 @@ def test_sigterm_while_waiting_stops_the_instance(dolphin: Dolphin, tmp_path: Pa
     wait_for(lambda: dolphin.instances()[0]["state"] == "STOP", 5)
     stops = [r for r in dolphin.requests() if r["path"].endswith("/executors/execute")]
     key = "workflowInstanceId" if dolphin.version == "3.3" else "processInstanceId"
-    assert stops and all(r["form"][key] == str(instance["id"]) for r in stops)
+    assert len(stops) >= 2, "the STOP refused while SUBMITTED_SUCCESS is sent again"
+    assert all(r["form"][key] == str(instance["id"]) for r in stops)
     assert stops[-1]["form"]["executeType"] == "STOP"
 
 
@@ -187,6 +253,18 @@ def test_timeout_exits_6(dolphin33: Dolphin, tmp_path: Path) -> None:
     assert result_of(tmp_path / "r.json")["status"] == "timed-out"
     (instance,) = dolphin33.instances()
     assert instance["stop_requested"] is False  # on-timeout: leave
+
+
+def test_timeout_with_on_timeout_cancel_stops_the_instance_and_exits_6(dolphin: Dolphin, tmp_path: Path) -> None:
+    # The wait ends while the instance is still SUBMITTED_SUCCESS: the refused STOP is retried until it runs.
+    dolphin.definition("7014", duration=60, submitted_for=2.5)
+    args = trigger(dolphin, "7014", "--timeout", "1s", "--on-timeout", "cancel", "--result-file", "r.json")
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 6, result.stdout + result.stderr
+    assert result_of(tmp_path / "r.json")["status"] == "timed-out"
+    (instance,) = dolphin.instances()
+    assert instance["stop_requested"] is True
+    wait_for(lambda: dolphin.instances()[0]["state"] == "STOP", 5)
 
 
 def test_concurrency_skip_sees_active_instances(dolphin33: Dolphin, tmp_path: Path) -> None:
@@ -219,6 +297,9 @@ def test_non_numeric_job_is_a_usage_error_and_dry_run_sends_nothing(dolphin33: D
         ("1", "RUNNING_EXECUTION", RunState.RUNNING),
         (17, "WAIT_TO_RUN", RunState.RUNNING),
         (18, "FAILOVER", RunState.RUNNING),
+        (12, "DELAY_EXECUTION", RunState.RUNNING),
+        (15, "READY_BLOCK", RunState.RUNNING),
+        (16, "BLOCK", RunState.FAILED),
         ("SUCCESS", "SUCCESS", RunState.SUCCEEDED),
         (6, "FAILURE", RunState.FAILED),
         ("STOP", "STOP", RunState.CANCELLED),

@@ -1,14 +1,16 @@
 """Apache DolphinScheduler: start a workflow (process) definition and follow its instance.
 
-API as in apache/dolphinscheduler, tag 3.2.2 (`ExecutorController`, `ProcessInstanceController`,
-`LoggerController`) and the 3.3 line (`ExecutorController.start-workflow-instance`,
-`WorkflowInstanceController`). Every answer is HTTP 200 with `{code, msg, data, success, failed}`;
-`code` decides, not the HTTP status (only a bad token is a plain HTTP 401).
+API as in apache/dolphinscheduler, tags 3.2.1 / 3.2.2 (`ExecutorController`, `ProcessInstanceController`,
+`LoggerController`) and the 3.3 line: dev before 3.3.0 and the released 3.4.2 / 3.4.3 sources
+(`ExecutorController.start-workflow-instance`, `WorkflowInstanceController`). Every answer is HTTP 200
+with `{code, msg, data, success, failed}`; `code` decides, not the HTTP status (only a bad token is a plain
+HTTP 401).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +30,8 @@ from trigger_schedule.platforms.base import (
 )
 from trigger_schedule.secrets import MASK
 
-# WorkflowExecutionStatus.java: name -> code. The API serialises the name; codes are accepted too.
+# WorkflowExecutionStatus.java: code -> name. The API serialises the name; codes are accepted too.
+# 3.2 also has DELAY_EXECUTION, READY_BLOCK, BLOCK; 3.3 added FAILOVER; 3.4 dropped WAIT_TO_RUN.
 STATE_CODES: dict[int, str] = {
     0: "SUBMITTED_SUCCESS",
     1: "RUNNING_EXECUTION",
@@ -38,7 +41,10 @@ STATE_CODES: dict[int, str] = {
     5: "STOP",
     6: "FAILURE",
     7: "SUCCESS",
+    12: "DELAY_EXECUTION",
     14: "SERIAL_WAIT",
+    15: "READY_BLOCK",
+    16: "BLOCK",
     17: "WAIT_TO_RUN",
     18: "FAILOVER",
 }
@@ -49,7 +55,9 @@ STATES: dict[str, RunState] = {
             "RUNNING_EXECUTION",
             "READY_PAUSE",
             "READY_STOP",
+            "DELAY_EXECUTION",
             "SERIAL_WAIT",
+            "READY_BLOCK",
             "WAIT_TO_RUN",
             "FAILOVER",
         ),
@@ -57,6 +65,8 @@ STATES: dict[str, RunState] = {
     ),
     "SUCCESS": RunState.SUCCEEDED,
     "FAILURE": RunState.FAILED,
+    # 3.2: a blocking task held the workflow; isFinished() and no state of it resumes by itself.
+    "BLOCK": RunState.FAILED,
     # A paused instance never resumes by itself: the wait would never end, so it counts as stopped.
     "STOP": RunState.CANCELLED,
     "PAUSE": RunState.CANCELLED,
@@ -90,8 +100,15 @@ PROVENANCE_PARAMS = {
     "ci.actor": "TRIGGER_SCHEDULE_ACTOR",
 }
 
-STATE_OPERATION_REFUSED = 50006
+# A STOP refused because the instance cannot stop yet (SUBMITTED_SUCCESS, or 3.2's DELAY_EXECUTION, ...):
+# 3.2's StopExecuteFunction throws, answered as the method's status 50015 (3.1 answered 50006);
+# 3.3+'s StopWorkflowInstanceExecutorDelegate throws a ServiceException, answered as 10000 "... can not stop".
+STOP_REFUSED_32 = frozenset({50015, 50006})
+STOP_REFUSED_33 = frozenset({10000})
 _STOP_ATTEMPTS = 20
+# LoggerServiceImpl heads the first page (skipLineNum=0) with "[LOG-PATH]: <path>, [HOST]: <host>".
+LOG_HEAD = "[LOG-PATH]: "
+_JAVA_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MAX_LOG_PAGES = 20  # per task and call: a burst of output is read in bounded slices
 
 
@@ -117,7 +134,7 @@ class DolphinSchedulerPlatform(Platform):
             "failure-strategy": {"enum": ["END", "CONTINUE"], "description": "failureStrategy of the run."},
             "warning-type": {
                 "enum": ["NONE", "SUCCESS", "FAILURE", "ALL", "GLOBAL"],
-                "description": "warningType: which outcomes alert.",
+                "description": "warningType: which outcomes alert (GLOBAL: 3.2 only).",
             },
             "warning-group-id": {"type": "integer", "description": "warningGroupId (alert group)."},
             "worker-group": {"type": "string", "description": "workerGroup (server default: default)."},
@@ -163,6 +180,12 @@ class DolphinSchedulerPlatform(Platform):
             )
         self.project = project
         self.v33 = str(self.opts["api-version"]) == "3.3"
+        if self.v33 and self.opts["warning-type"] == "GLOBAL":
+            # WarningType.GLOBAL is gone in 3.3: the server would refuse the start with 50014.
+            raise ConfigError(
+                f"platform {self.config.name}: options.warning-type GLOBAL exists only on DolphinScheduler 3.2",
+                hint='use NONE, SUCCESS, FAILURE or ALL, or set options.api-version: "3.2" for a 3.2 server',
+            )
         self.base = self.config.url.rstrip("/")
         # 3.2 answers a trigger code; the instance id it resolves to, once known.
         self._resolved: dict[str, str] = {}
@@ -335,7 +358,7 @@ class DolphinSchedulerPlatform(Platform):
         matches = [
             item
             for item in self._list(str(request.job), deadline)
-            if _carries(item, str(marker), request.idempotency_key)
+            if _carries(self._with_params(item, deadline), str(marker), request.idempotency_key)
         ]
         if len(matches) > 1:
             ids = ", ".join(str(item.get("id")) for item in matches)
@@ -344,6 +367,14 @@ class DolphinSchedulerPlatform(Platform):
                 hint="stop the extra instances, or use force-new to start a fresh one",
             )
         return self._run(str(matches[0]["id"])) if matches else None
+
+    def _with_params(self, item: dict[str, Any], deadline: float | None) -> Mapping[str, Any]:
+        """The instance with its start parameters: 3.4.3 lists summaries without them, so read it whole."""
+        if any(isinstance(item.get(field), str) and item[field] for field in ("commandParam", "globalParams")):
+            return item
+        instance = str(item["id"])
+        data = self._call("GET", f"{self._instances}/{instance}", f"read instance {instance}", deadline=deadline)
+        return data if isinstance(data, dict) else {}
 
     def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
         items = self._list(str(job), deadline)
@@ -394,11 +425,13 @@ class DolphinSchedulerPlatform(Platform):
             except RejectedError:
                 break  # not dispatched yet (no host) or no log yet: try again on the next pump
             message = str((data or {}).get("message") or "") if isinstance(data, dict) else ""
-            lines = message.splitlines(keepends=True)
+            lines = _log_lines(message)
+            if not seen.get(task_id) and lines and lines[0].startswith(LOG_HEAD):
+                lines = lines[1:]  # the api-server's head line, not a line of the task's log file
             if not lines:
                 break
             seen[task_id] = seen.get(task_id, 0) + len(lines)
-            text += "".join(line.rstrip("\r\n") + "\n" for line in lines)
+            text += "".join(line + "\n" for line in lines)
             if len(lines) < limit:
                 break
         return text
@@ -412,6 +445,7 @@ class DolphinSchedulerPlatform(Platform):
                 hint="stop it in the DolphinScheduler UI once it appears",
             )
         key = "workflowInstanceId" if self.v33 else "processInstanceId"
+        refused = STOP_REFUSED_33 if self.v33 else STOP_REFUSED_32
         for _ in range(_STOP_ATTEMPTS):
             try:
                 self._call(
@@ -421,14 +455,18 @@ class DolphinSchedulerPlatform(Platform):
                     form={key: instance, "executeType": "STOP"},
                 )
                 return
-            except RejectedError as exc:
-                # 50006: STOP is refused while SUBMITTED_SUCCESS (canStop()); wait for it to start, or end.
-                if exc.status_code != STATE_OPERATION_REFUSED:
+            except (RejectedError, UnreachableError) as exc:
+                if exc.status_code not in refused:
                     raise
-            if self.status(run, None).state.terminal:
+            current = self.status(run, None)
+            # READY_STOP: a stop is already under way (3.2 refuses a second one).
+            if current.state.terminal or current.raw == "READY_STOP":
                 return
             time.sleep(0.3)  # not clock.sleep: cancelling runs after the stop signal, which wakes it at once
-        raise PlatformError(f"instance {instance}: the scheduler kept refusing to stop it")
+        raise PlatformError(
+            f"instance {instance}: the scheduler kept refusing to stop it",
+            hint="stop it in the DolphinScheduler UI; 3.2 stops only RUNNING_EXECUTION and READY_PAUSE instances",
+        )
 
 
 def _data(response: requests.Response, what: str, transient_ok: bool) -> Any:
@@ -457,6 +495,15 @@ def _data(response: requests.Response, what: str, transient_ok: bool) -> Any:
         hint="check options.project-code, the workflow definition code (job:) and that it is online",
         status_code=code,
     )
+
+
+def _log_lines(message: str) -> list[str]:
+    """Lines as the worker counts them for skipLineNum: Java's line breaks only (str.splitlines also
+    breaks on form feeds, U+2028 and others, which would skip lines of the next page)."""
+    lines = _JAVA_LINE_BREAK.split(message)
+    if lines and lines[-1] == "":
+        lines.pop()  # rollViewLogLines ends every line with \r\n
+    return lines
 
 
 def _state_name(value: Any) -> str:
