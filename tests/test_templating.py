@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from cli_runner import run_cli
 from trigger_schedule.errors import ExpressionError
 from trigger_schedule.templating import check_templates, render
 
@@ -182,3 +184,18 @@ def test_render_across_threads() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(run, range(200)))
     assert results == [{"n": i, "label": f"1.0.{i}@{'true' if i % 2 else 'false'}"} for i in range(200)]
+
+
+def test_untrusted_text_as_a_template_stops_and_the_hint_says_to_pass_it_as_a_var(generic_server: Any) -> None:
+    """A `{{` in text from outside stops the trigger before anything is sent; through --var it is plain data."""
+    message = "fix: handle {{ user }} input }} {{"
+    base = ["trigger", "--platform", "generic", "--url", generic_server.url, "--job", "instant", "--poll-interval",
+            "100ms"]  # fmt: skip
+    spliced = run_cli(*base, "--param", f"msg={message}")
+    assert spliced.returncode == 2
+    assert "--var NAME=" in spliced.stderr and "{{ vars.NAME }}" in spliced.stderr
+    assert generic_server.requests("trigger") == []
+    as_data = run_cli(*base, "--var", f"msg={message}", "--param", "msg={{ vars.msg }}")
+    assert as_data.returncode == 0, as_data.stderr
+    (sent,) = generic_server.requests("trigger")
+    assert json.loads(sent["body"])["parameters"] == {"msg": message}

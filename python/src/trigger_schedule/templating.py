@@ -22,6 +22,16 @@ from trigger_schedule.errors import ExpressionError
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _UNCLOSED_HINT = "close it with }}; to write a literal {{ use {{ '{{' }}"
+# A `{{` in text from outside (a commit message, a PR title) makes it a template: such text must come as data.
+UNTRUSTED_HINT = (
+    "if this value holds text from outside (a commit message, a PR title), pass that text with --var NAME=... "
+    "(or the faces' var input) and write {{ vars.NAME }} here: vars are data, never evaluated"
+)
+
+
+def _with_untrusted_hint(error: ExpressionError) -> ExpressionError:
+    hint = f"{error.hint}; {UNTRUSTED_HINT}" if error.hint else UNTRUSTED_HINT
+    return ExpressionError(error.message, hint)
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,10 @@ def _render_string(template: str, context: Mapping[str, Any], where: str) -> Any
 def render(value: Any, context: Mapping[str, Any], where: str) -> Any:
     """`value` with every `{{ }}` template in its strings evaluated; dicts and lists are walked."""
     if isinstance(value, str):
-        return _render_string(value, context, where)
+        try:
+            return _render_string(value, context, where)
+        except ExpressionError as exc:
+            raise _with_untrusted_hint(exc) from None
     if isinstance(value, Mapping):
         return {key: render(item, context, _child(where, key)) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -149,13 +162,13 @@ def check_templates(value: Any, where: str) -> list[ExpressionError]:
             try:
                 parts = _parse(value, where)
             except ExpressionError as exc:
-                return [exc]
+                return [_with_untrusted_hint(exc)]
             for part in parts:
                 if isinstance(part, _Expression):
                     try:
                         compile_expression(part.source, where)
                     except ExpressionError as exc:
-                        problems.append(exc)
+                        problems.append(_with_untrusted_hint(exc))
     elif isinstance(value, Mapping):
         for key, item in value.items():
             problems.extend(check_templates(item, _child(where, key)))
