@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
-from trigger_schedule.plan import Problem
+from trigger_schedule.loading import Problem
 
 TITLE = "trigger-schedule"
 

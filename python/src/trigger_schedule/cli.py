@@ -124,17 +124,9 @@ def _yaml_map(text: str | None, flag: str) -> dict[str, Any] | None:
 
 
 def _yaml_value(text: str, flag: str) -> Any:
-    # JSON first: YAML would split an escaped emoji (a surrogate pair) into two broken characters.
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    import yaml
+    from trigger_schedule.loading import parse_flag_value
 
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{flag}: not valid YAML or JSON: {exc}", hint='pass a map such as {"a": 1}') from None
+    return parse_flag_value(text, flag)
 
 
 def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
@@ -273,6 +265,30 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return _report_error(args, env, int(ExitCode.INTERNAL), message)
 
 
+def _check_credentials(plan: Any, args: argparse.Namespace, env: Mapping[str, str], console: Any) -> None:
+    """Every platform the run's triggers use must have its credential before anything is sent (a dry run warns)."""
+    from trigger_schedule.secrets import missing_credential
+
+    selected = {n.strip() for n in (args.only or "").split(",") if n.strip()}
+    by_name = {trigger.name: trigger for trigger in plan.triggers}
+    todo = [by_name[n] for n in selected if n in by_name] if selected else list(plan.triggers)
+    seen: set[str] = set()
+    used: set[str] = set()
+    while todo:  # the --only triggers and what they need; each trigger once, so it ends
+        trigger = todo.pop()
+        if trigger.name in seen:
+            continue
+        seen.add(trigger.name)
+        used.add(trigger.platform)
+        todo.extend(by_name[n] for n in trigger.needs if n in by_name)
+    for name in sorted(used):
+        problem = missing_credential(name, plan.platforms[name].auth, env, args.token_env)
+        if problem and args.dry_run:
+            console.warn(f"{problem.message} (a real run stops here)")
+        elif problem:
+            raise problem
+
+
 def _check_face_keys(env: Mapping[str, str]) -> None:
     """The Jenkins step hands over the names and shapes of the keys it was given; they are checked here."""
     from trigger_schedule.options import JENKINS_KEYS_ENV, jenkins_key_problems
@@ -358,6 +374,7 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     console = Console(context["ci"]["system"], debug=debug)
     plan = _load(args, args.command)
     register_plan_secrets([spec.auth for spec in plan.platforms.values()], env, args.token_env)
+    _check_credentials(plan, args, env, console)
     for line in github_mask_commands(REDACTOR, env):
         raw_stdout = sys.__stdout__ or sys.stdout
         raw_stdout.write(line + "\n")  # the runner consumes these; they never reach the log

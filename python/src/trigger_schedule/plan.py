@@ -9,30 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trigger_schedule import plan_schema
+from trigger_schedule import plan_schema, urls
 from trigger_schedule.durations import parse_duration
 from trigger_schedule.errors import ConfigError
 from trigger_schedule.gate import Gate
+from trigger_schedule.loading import KeyPath, Problem, format_path, parse_yaml, read_text
 from trigger_schedule.options import schema_default, trigger_defaults
 from trigger_schedule.window import Window
 
-KeyPath = tuple[Any, ...]
-
 TRIGGER_DEFAULTS: dict[str, Any] = trigger_defaults()
-
-
-@dataclass(frozen=True)
-class Problem:
-    source: str
-    line: int | None
-    path: str
-    message: str
-    hint: str | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.source}:{self.line}" if self.line else self.source
-        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-        return f"{text}\n    hint: {self.hint}" if self.hint else text
 
 
 class PlanInvalid(ConfigError):
@@ -97,66 +82,6 @@ class Plan:
     max_parallel: int
 
 
-# -- YAML with line numbers ------------------------------------------------------------------
-
-
-def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[KeyPath, int], list[Problem]]:
-    """Parse YAML, remembering the line of every key; duplicate keys are problems, not silent overrides."""
-    import yaml  # only plan files need it
-
-    problems: list[Problem] = []
-    lines: dict[KeyPath, int] = {}
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        problems.append(Problem(source, line, "", f"not valid YAML: {reason}", "fix the YAML syntax at that line"))
-        return None, lines, problems
-    finally:
-        loader.dispose()
-    if node is None:
-        return None, lines, problems
-
-    def build(current: Any, path: KeyPath) -> Any:
-        lines.setdefault(path, current.start_mark.line + 1)
-        if isinstance(current, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in current.value:
-                key = loader.construct_object(key_node, deep=True)
-                if key in result:
-                    problems.append(
-                        Problem(
-                            source,
-                            key_node.start_mark.line + 1,
-                            _format_path((*path, key)),
-                            "this key appears twice",
-                            "keep one of them",
-                        )
-                    )
-                lines[(*path, key)] = key_node.start_mark.line + 1
-                result[key] = build(value_node, (*path, key))
-            return result
-        if isinstance(current, yaml.SequenceNode):
-            return [build(item, (*path, i)) for i, item in enumerate(current.value)]
-        return loader.construct_object(current, deep=True)
-
-    try:
-        return build(node, ()), lines, problems
-    except yaml.YAMLError as exc:
-        problems.append(Problem(source, None, "", f"not valid YAML: {exc}"))
-        return None, lines, problems
-
-
-def _format_path(path: KeyPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 # -- validation -----------------------------------------------------------------------------
 
 
@@ -166,6 +91,7 @@ class _Collector:
         self.lines = lines
         self.flag_names = flag_names or {}
         self.problems: list[Problem] = []
+        self.keys_checked: set[KeyPath] = set()  # objects whose unknown keys were reported, with did-you-mean
 
     def add(self, path: KeyPath, message: str, hint: str | None = None) -> None:
         line = None
@@ -173,7 +99,7 @@ class _Collector:
         while probe not in self.lines and probe:
             probe = probe[:-1]
         line = self.lines.get(probe)
-        shown = _format_path(path)
+        shown = format_path(path)
         shown = self.flag_names.get(shown, shown)
         problem = Problem(self.source, line, shown, message, hint)
         if problem not in self.problems:
@@ -181,12 +107,13 @@ class _Collector:
 
     def where(self, path: KeyPath) -> str:
         line = self.lines.get(path)
-        shown = _format_path(path)
+        shown = format_path(path)
         shown = self.flag_names.get(shown, shown)
         return f"{self.source}:{line} {shown}" if line else f"{self.source} {shown}"
 
 
 def _unknown_keys(data: Any, known: list[str], path: KeyPath, out: _Collector) -> None:
+    out.keys_checked.add(path)
     if not isinstance(data, Mapping):
         return
     for key in data:
@@ -200,12 +127,17 @@ def _schema_problems(data: Any, out: _Collector) -> None:
     import jsonschema
 
     declared = data.get("platforms") if isinstance(data, Mapping) else None
-    types = sorted({str(p.get("type")) for p in (declared or {}).values() if isinstance(p, Mapping) and p.get("type")})
+    entries = declared.values() if isinstance(declared, Mapping) else ()
+    types = sorted({str(p.get("type")) for p in entries if isinstance(p, Mapping) and p.get("type")})
     validator = jsonschema.Draft202012Validator(plan_schema.schema_for(tuple(types)))
     for error in validator.iter_errors(data):
         for leaf in _leaves(error):
             if leaf.validator in ("additionalProperties", "unevaluatedProperties"):
-                continue  # reported with a did-you-mean by _unknown_keys
+                # Every closed object, at any depth (gate, window, retries, notify, a platform's options...).
+                path = tuple(leaf.absolute_path)
+                if path not in out.keys_checked and isinstance(leaf.schema, Mapping):
+                    _unknown_keys(leaf.instance, list(leaf.schema.get("properties", {})), path, out)
+                continue
             if "when" in leaf.absolute_path:
                 continue  # check_when explains condition problems clause by clause
             out.add(tuple(leaf.absolute_path), _describe(leaf), _hint_for(leaf))
@@ -215,6 +147,14 @@ def _leaves(error: Any) -> list[Any]:
     """For oneOf/anyOf, the most relevant branch errors instead of 'is not valid under any'."""
     if error.validator in ("oneOf", "anyOf") and error.context:
         import jsonschema
+
+        # A mapping given where a number or a mapping may go: the mapping branch's errors say what is wrong.
+        branches = error.validator_value if isinstance(error.validator_value, list) else []
+        maps = [i for i, b in enumerate(branches) if isinstance(b, Mapping) and b.get("type") == "object"]
+        if isinstance(error.instance, Mapping) and len(maps) == 1:
+            inner = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == maps[0]]
+            if inner:
+                return [leaf for e in inner for leaf in _leaves(e)]
 
         best = jsonschema.exceptions.best_match(error.context)
         if best.validator in ("type", "pattern") and best.validator_value in ("string", "object", "boolean", "number"):
@@ -330,10 +270,20 @@ def _platform_option_keys(platform: Mapping[str, Any], path: KeyPath, out: _Coll
         _unknown_keys(platform.get("options"), list(schema.get("properties", {})), (*path, "options"), out)
 
 
+def _check_url(value: Any, path: KeyPath, out: _Collector) -> None:
+    """A URL written in the plan must be one a request can go to; a ${VAR} is checked when it is read."""
+    if isinstance(value, str) and value.startswith(("http://", "https://")):  # else the schema says what
+        problem = urls.url_problem(value)
+        if problem:
+            out.add(path, problem, "write the base URL with its host, such as https://scheduler.example:8080")
+
+
 def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
     from trigger_schedule.conditions import check_when
     from trigger_schedule.templating import check_templates
 
+    for name, p in (data.get("platforms") or {}).items():
+        _check_url(p.get("url"), ("platforms", name, "url"), out)
     platform_specs = {
         name: PlatformSpec(
             name=name,
@@ -451,6 +401,7 @@ def _strategies(
             plugin = platforms.load(platform.type)
     if merged.get("gate"):
         raw = merged["gate"]
+        _check_url(raw.get("url"), (*path, "gate", "url"), out)
         status = raw.get("expect-status", schema_default("gate", "expect-status"))
         found["gate"] = Gate(
             url=raw["url"],
@@ -464,7 +415,7 @@ def _strategies(
         )
     if merged.get("window"):
         try:
-            found["window"] = Window.from_plan(merged["window"], _format_path((*path, "window")))
+            found["window"] = Window.from_plan(merged["window"], format_path((*path, "window")))
         except ConfigError as exc:
             out.add((*path, "window"), exc.message, exc.hint)
         if found.get("window") and found["window"].outside == "defer" and plugin and not plugin.can_defer:
@@ -555,16 +506,7 @@ def find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
 
 def load_plan(path: str | Path) -> Plan:
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"plan file {file} not found",
-            hint="create .trigger-schedule.yml, pass --config PATH, or use `trigger-schedule trigger` with flags",
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read plan file {file}: {exc.strerror}") from None
-    data, lines, problems = load_yaml_with_lines(text, str(file))
+    data, lines, problems = parse_yaml(read_text(file), str(file))
     if problems:
         raise PlanInvalid(problems)
     return validate(data, str(file), lines)
