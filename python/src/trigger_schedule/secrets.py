@@ -123,6 +123,40 @@ def register_plan_secrets(
                 read_secret(env_name=None, file_path=auth["token-file"], environ=environ, what="")
 
 
+def missing_credential(
+    name: str, auth: Mapping[str, Any], environ: Mapping[str, str], default_token_env: str | None
+) -> ConfigError | None:
+    """Why platform `name` has no credential to send, or None: only `type: none` sends none.
+
+    Checked for every platform of the run before any request, so a misspelt variable is a config error naming
+    it, not an unauthenticated request."""
+    auth_type = auth.get("type", "bearer")
+    token_env, username_env, password_env = credential_envs(auth, default_token_env)
+    what = f"platform {name}"
+    if auth_type in ("bearer", "header"):
+        if auth.get("token-file"):
+            try:
+                read_secret(env_name=None, file_path=auth["token-file"], environ=environ, what=what)
+            except ConfigError as exc:
+                return exc
+            return None
+        if not environ.get(token_env):
+            return ConfigError(
+                f"{what}: no token: the environment variable {token_env} is not set or is empty",
+                hint=f"set {token_env} from your CI's secret store (or name the right variable with --token-env / "
+                "auth.token-env, or give a token file); for a scheduler without authentication use auth type none",
+            )
+    elif auth_type == "basic":
+        for variable, role in ((username_env, "username"), (password_env, "password")):
+            if not environ.get(variable):
+                return ConfigError(
+                    f"{what}: no {role} for basic auth: the environment variable {variable} is not set or is empty",
+                    hint=f"set {variable} from your CI's secret store, or name the right variable "
+                    f"(auth.{role}-env / --{role}-env)",
+                )
+    return None
+
+
 @functools.cache
 def _token_file_text(path: str) -> str:
     """A token file's content, read once per process (masking and the platform both want it)."""
