@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# RFC 6901: an array index is 0, or ASCII digits without a leading zero ("01" and "²" are not indexes).
+_INDEX = re.compile(r"0|[1-9][0-9]*")
 
 _MISSING = object()
 
@@ -26,7 +30,7 @@ def _walk(document: Any, pointer: str) -> Any:
                 return _MISSING
             current = current[token]
         elif isinstance(current, list):
-            if not token.isdigit() or int(token) >= len(current):
+            if not _INDEX.fullmatch(token) or int(token) >= len(current):
                 return _MISSING
             current = current[int(token)]
         else:
