@@ -511,7 +511,7 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
         raw_stdout = sys.__stdout__ or sys.stdout
         raw_stdout.write(line + "\n")  # the runner consumes these; they never reach the log
         raw_stdout.flush()
-    from trigger_schedule.runner import PlanRunner, RunOptions
+    from trigger_schedule.plan_runner import PlanRunner, RunOptions
 
     only = tuple(n.strip() for n in (args.only or "").split(",") if n.strip())
     runner = PlanRunner(
