@@ -91,7 +91,7 @@ class PlanRunner:
         outcome = Outcome(results=[results[t.name] for t in triggers])
         with ThreadPoolExecutor(max_workers=self.plan.max_parallel, thread_name_prefix="trigger") as pool:
             self._schedule(triggers, results, pool)
-        outcome.interrupted_by = getattr(self.clock, "signum", 0)
+        outcome.interrupted_by = self.clock.cancellation.signum
         outcome.exit_code = self._exit_code(outcome)
         return outcome
 
@@ -123,7 +123,7 @@ class PlanRunner:
 
     def _settle_unstartable(self, results: dict[str, TriggerResult], name: str, needs: list[str]) -> bool:
         """Whether the trigger ends before it starts: an interrupt, or a need that did not pass."""
-        if self.clock.stop.is_set():
+        if self.clock.cancellation.is_set():
             _not_started(results[name], "the pipeline was interrupted before it started")
             return True
         blocker = next((n for n in needs if results[n].status not in PASSED_STATUSES), None)

@@ -22,6 +22,7 @@ from trigger_schedule.idempotency import idempotency_key
 from trigger_schedule.plan import TriggerSpec
 from trigger_schedule.platforms.base import Platform, RunRef, RunState, RunStatus, TriggerRequest
 from trigger_schedule.results import Decision, Status, TriggerResult
+from trigger_schedule.retrying import Retrying, pause, stop_after_attempt, wait_fixed, wait_within
 from trigger_schedule.secrets import REDACTOR
 from trigger_schedule.templating import render
 from trigger_schedule.urls import resolve_url
@@ -112,7 +113,11 @@ class TriggerLifecycle:
             if result.decision not in (Decision.SKIPPED, Decision.PENDING) or result.run_id:
                 result.finished_at = _iso(self.clock.now())
                 result.duration_s = round(self.clock.monotonic() - started, 3)
-        if result.status in (Status.FAILED, Status.TIMED_OUT) and trigger.on_failure and not self.clock.stop.is_set():
+        if (
+            result.status in (Status.FAILED, Status.TIMED_OUT)
+            and trigger.on_failure
+            and not self.clock.cancellation.is_set()
+        ):
             self._compensate()
         self._notify()
 
@@ -182,16 +187,14 @@ class TriggerLifecycle:
                 f"{where}, after the timeout", hint="raise timeout:, or use window.outside: defer or skip"
             )
         self.say(f"{where}: waiting {format_duration(wait_s)}")
-        if self.clock.sleep(wait_s):
-            raise Interrupted(self.clock.signum or 15)
+        pause(self.clock, wait_s)
         return True, None
 
     def _delay(self) -> None:
         if self.trigger.delay <= 0:
             return
         self.say(f"waiting {format_duration(self.trigger.delay)} before triggering")
-        if self.clock.sleep(self.trigger.delay):
-            raise Interrupted(self.clock.signum or 15)
+        pause(self.clock, self.trigger.delay)
 
     def _concurrency(self, platform: Platform, deadline: float, started: float, force_new: bool) -> bool:
         policy = self.trigger.concurrency
@@ -240,19 +243,24 @@ class TriggerLifecycle:
         self, platform: Platform, request: TriggerRequest, deadline: float, started: float, force_new: bool
     ) -> None:
         trigger, result = self.trigger, self.result
-        for attempt in range(trigger.retries + 1):
+        retrying = Retrying(
+            stop=stop_after_attempt(trigger.retries + 1),
+            wait=wait_within(wait_fixed(trigger.retry_delay), deadline, self.clock),
+            clock=self.clock,
+            before_sleep=lambda state: self.say(
+                f"attempt {state.attempt} failed; retrying in {format_duration(state.next_wait)}"
+            ),
+        )
+        for state in retrying:
             # Retries get keys of their own, still deterministic: a CI re-run adopts them too.
-            key = request.idempotency_key if attempt == 0 else f"{request.idempotency_key}-retry{attempt}"
+            retry = state.attempt - 1
+            key = request.idempotency_key if retry == 0 else f"{request.idempotency_key}-retry{retry}"
             current = TriggerRequest(request.job, request.params, key, request.provenance, request.start_at)
             final = self._start_and_wait(platform, current, deadline, started, force_new)
             result.attempt_runs.append({"run_id": result.run_id, "status": result.status, "decision": result.decision})
             result.attempts = len(result.attempt_runs)
-            if final is None or final.state is not RunState.FAILED or attempt == trigger.retries:
+            if final is None or final.state is not RunState.FAILED:
                 break
-            delay = min(trigger.retry_delay, max(0.0, deadline - self.clock.monotonic()))
-            self.say(f"attempt {attempt + 1} failed; retrying in {format_duration(delay)}")
-            if self.clock.sleep(delay):
-                raise Interrupted(self.clock.signum or 15)
 
     def _start_and_wait(
         self, platform: Platform, request: TriggerRequest, deadline: float, started: float, force_new: bool

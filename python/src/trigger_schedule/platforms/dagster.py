@@ -20,7 +20,6 @@ import requests
 from trigger_schedule.errors import (
     AuthError,
     ConfigError,
-    Interrupted,
     PlatformError,
     RejectedError,
     UnreachableError,
@@ -36,6 +35,7 @@ from trigger_schedule.platforms.base import (
     TriggerRequest,
 )
 from trigger_schedule.platforms.dagster_events import RUN_END_EVENTS, RunEvents
+from trigger_schedule.retrying import Retrying, stop_after_attempt, stop_before_deadline, wait_backoff
 from trigger_schedule.secrets import MASK
 
 TAG_PREFIX = "trigger-schedule/"
@@ -398,18 +398,24 @@ class DagsterPlatform(Platform):
         selector = self._selector(request.job, deadline)
         what = f"launch Dagster job {request.job}"
         variables = {"params": self._params(request, selector)}
-        attempts = max(1, self.http.options.max_attempts)
-        for attempt in range(attempts):
+        retrying = Retrying(
+            stop=stop_after_attempt(max(1, self.http.options.max_attempts))
+            | stop_before_deadline(deadline, self.clock),
+            wait=wait_backoff(self.http.options.backoff),
+            clock=self.clock,
+        )
+        for _ in retrying:
             try:
                 data, response = self._post(LAUNCH, variables, what, deadline, idempotent=False)
                 break
-            except UnreachableError:
+            except UnreachableError as exc:
                 # launchRun is not idempotent: the run may exist although the answer was lost.
                 existing = self._find(request.idempotency_key, deadline)
                 if existing is not None:
                     return TriggerOutcome(run=existing)
-                if attempt + 1 >= attempts or self._sleep_before_retry(attempt, deadline):
-                    raise
+                lost = exc
+        else:
+            raise lost
         result = data["launchRun"]
         if result.get("__typename") != "LaunchRunSuccess":
             if result.get("__typename") in NOT_FOUND_TYPES:
@@ -418,15 +424,6 @@ class DagsterPlatform(Platform):
         run = result["run"]
         self._note_skew(run.get("creationTime"), response)
         return TriggerOutcome(run=self._ref(run))
-
-    def _sleep_before_retry(self, attempt: int, deadline: float | None) -> bool:
-        """True when no retry fits before the deadline; Interrupted on SIGINT/SIGTERM."""
-        wait = self.http.options.backoff.delay(attempt)
-        if deadline is not None and self.clock.monotonic() + wait > deadline:
-            return True
-        if self.clock.sleep(wait):
-            raise Interrupted(self.clock.signum or 15)
-        return False
 
     def _note_skew(self, created: Any, response: requests.Response) -> None:
         if created is not None:
@@ -619,7 +616,7 @@ class DagsterPlatform(Platform):
                     late_polls += 1
                 delay = next_delay(server_now, window, late_polls)
                 yield from self._sleep(delay, deadline, status)
-                if self.clock.stop.is_set() or self.clock.monotonic() >= deadline:
+                if self.clock.cancellation.is_set() or self.clock.monotonic() >= deadline:
                     return
                 (info, status), _ = self._poll(run, deadline)
         finally:
@@ -633,7 +630,7 @@ class DagsterPlatform(Platform):
             left = wake - self.clock.monotonic()
             if left <= 0:
                 return
-            if self.clock.sleep(min(left, KEEPALIVE_S)):
+            if self.clock.sleep(min(left, KEEPALIVE_S), self.clock.cancellation.event):
                 yield status  # interrupted: the runner sees the stop flag and cancels
                 return
             if wake - self.clock.monotonic() > 0:

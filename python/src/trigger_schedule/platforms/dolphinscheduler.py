@@ -9,7 +9,6 @@ API as in apache/dolphinscheduler, tag 3.2.2 (`ExecutorController`, `ProcessInst
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -300,9 +299,8 @@ class DolphinSchedulerPlatform(Platform):
             if attempt + 1 >= attempts:
                 break
             pause = min(0.2 * (attempt + 1), 1.0)
-            if not interruptible:
-                time.sleep(pause)  # cancelling after a stop signal, which would wake clock.sleep at once
-            elif self.clock.sleep(pause):
+            # A cancel runs after the stop signal: only other waits end early when it is set.
+            if self.clock.sleep(pause, self.clock.cancellation.event if interruptible else None):
                 return None
         return None
 
@@ -427,7 +425,7 @@ class DolphinSchedulerPlatform(Platform):
                     raise
             if self.status(run, None).state.terminal:
                 return
-            time.sleep(0.3)  # not clock.sleep: cancelling runs after the stop signal, which wakes it at once
+            self.clock.sleep(0.3)  # not woken by the stop signal: cancelling runs after it
         raise PlatformError(f"instance {instance}: the scheduler kept refusing to stop it")
 
 

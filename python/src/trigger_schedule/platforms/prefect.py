@@ -316,7 +316,7 @@ class PrefectPlatform(Platform):
         # The run is over; its last lines are still on their way (a bounded wait, not a poll forever).
         for _ in range(int(LATE_LOGS_S / LATE_LOGS_POLL_S) + 1):
             left = terminal_at + LATE_LOGS_S - self.clock.monotonic()
-            if left <= 0 or self.clock.sleep(min(LATE_LOGS_POLL_S, left)):
+            if left <= 0 or self.clock.sleep(min(LATE_LOGS_POLL_S, left), self.clock.cancellation.event):
                 break
             try:
                 more, position = self._read_logs(run, position)

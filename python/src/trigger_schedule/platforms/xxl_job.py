@@ -18,7 +18,8 @@ from typing import Any
 
 import requests
 
-from trigger_schedule.errors import AuthError, ConfigError, Interrupted, PlatformError, RejectedError
+from trigger_schedule.backoff import Backoff
+from trigger_schedule.errors import AuthError, ConfigError, PlatformError, RejectedError
 from trigger_schedule.http import json_body, raise_for_response
 from trigger_schedule.platforms.base import (
     LogChunk,
@@ -30,6 +31,7 @@ from trigger_schedule.platforms.base import (
     TriggerOutcome,
     TriggerRequest,
 )
+from trigger_schedule.retrying import Retrying, stop_until, wait_backoff
 from trigger_schedule.secrets import MASK, REDACTOR
 
 SUCCESS = 200  # ReturnT.SUCCESS_CODE, also XxlJobContext.HANDLE_CODE_SUCCESS
@@ -270,21 +272,19 @@ class XxlJobPlatform(Platform):
     def _await_log(self, request: TriggerRequest, floor: int, deadline: float | None) -> RunRef:
         what = f"find the log of XXL-JOB job {request.job}"
         limit = self.clock.monotonic() + float(self.opts["find-timeout"])
-        pause = 0.2
-        while True:
+        for _ in Retrying(
+            stop=stop_until(limit, self.clock) | stop_until(deadline, self.clock),
+            wait=wait_backoff(Backoff(initial=0.2, cap=1.0, factor=1.5, jitter=False)),
+            clock=self.clock,
+        ):
             found = self._find(request, what, deadline, floor)
             if found is not None:
                 return found
-            now = self.clock.monotonic()
-            if now >= limit or (deadline is not None and now >= deadline):
-                raise PlatformError(
-                    f"{what}: no log carrying this trigger's marker appeared within "
-                    f"{self.opts['find-timeout']} s (the trigger was sent)",
-                    hint="check the admin's trigger pool is running; raise find-timeout or find-max",
-                )
-            if self.clock.sleep(pause):
-                raise Interrupted(int(getattr(self.clock, "signum", 0)) or 15)
-            pause = min(pause * 1.5, 1.0)
+        raise PlatformError(
+            f"{what}: no log carrying this trigger's marker appeared within "
+            f"{self.opts['find-timeout']} s (the trigger was sent)",
+            hint="check the admin's trigger pool is running; raise find-timeout or find-max",
+        )
 
     def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
         return self._find(request, f"look up earlier runs of XXL-JOB job {request.job}", deadline, 0)
