@@ -255,7 +255,7 @@ class TriggerLifecycle:
             # Retries get keys of their own, still deterministic: a CI re-run adopts them too.
             retry = state.attempt - 1
             key = request.idempotency_key if retry == 0 else f"{request.idempotency_key}-retry{retry}"
-            current = TriggerRequest(request.job, request.params, key, request.provenance, request.start_at)
+            current = replace(request, idempotency_key=key)
             final = self._start_and_wait(platform, current, deadline, started, force_new)
             result.attempt_runs.append({"run_id": result.run_id, "status": result.status, "decision": result.decision})
             result.attempts = len(result.attempt_runs)
