@@ -52,16 +52,6 @@ KILLED_BY_HAND = ("Manual operation, kill job", "人为操作\uff0c主动终止"
 MAX_PARAM = 512  # tables_xxl_job.sql: xxl_job_log.executor_param varchar(512)
 LOG_STATUS_RUNNING = 3  # pageList: trigger_code = 200 AND handle_code = 0
 
-DEFAULTS: dict[str, Any] = {
-    "api-version": 2,
-    "job-group": 0,
-    "address-list": "",
-    "marker-key": "_trigger_schedule",
-    "find-max": 50,
-    "find-timeout": 30,
-    "provenance": True,
-}
-
 
 class XxlJobPlatform(Platform):
     type_name = "xxl-job"
@@ -71,39 +61,46 @@ class XxlJobPlatform(Platform):
         "additionalProperties": False,
         "properties": {
             "api-version": {
+                "default": 2,
                 "enum": [2, 3],
                 "description": "Admin generation: 2 for 2.x to 3.1 (POST /login, cookie XXL_JOB_LOGIN_IDENTITY), "
                 "3 for 3.2 to 3.3 (POST /auth/doLogin, cookie xxl_job_login_token). Default 2.",
             },
             "job-group": {
+                "default": 0,
                 "type": "integer",
                 "minimum": 0,
                 "description": "Executor group id of the job (`jobGroup` of the log list; a non-admin user "
                 "must name a group it has permission for). Default 0.",
             },
             "address-list": {
+                "default": "",
                 "type": "string",
                 "description": "Executor addresses to run on (`addressList`, comma-separated); empty: the "
                 "job's own routing. Default empty.",
             },
             "marker-key": {
+                "default": "_trigger_schedule",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_.-]+$",
                 "description": "Key of the executorParam JSON that carries the idempotency key and CI "
                 "provenance; the run is recognised by it (default _trigger_schedule).",
             },
             "find-max": {
+                "default": 50,
                 "type": "integer",
                 "minimum": 1,
                 "maximum": 1000,
                 "description": "How many of the job's newest logs are searched for the run (default 50).",
             },
             "provenance": {
+                "default": True,
                 "type": "boolean",
                 "description": "Carry the CI provenance (repository, sha, ref, pipeline URL, actor) in the "
                 "marker (default true); dropped by itself when executorParam would exceed 512 characters.",
             },
             "find-timeout": {
+                "default": 30,
                 "type": "number",
                 "minimum": 1,
                 "description": "Seconds to wait for the triggered run's log to appear (default 30).",
@@ -113,7 +110,6 @@ class XxlJobPlatform(Platform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.opts: dict[str, Any] = {**DEFAULTS, **dict(self.config.options)}
         self._cookie: str | None = None
         if self.config.auth_type not in ("basic", "none"):
             raise ConfigError(
