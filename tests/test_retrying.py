@@ -15,6 +15,7 @@ from trigger_schedule.retrying import (
     stop_at_deadline,
     stop_before_deadline,
     stop_until,
+    stop_without_wait,
     wait_backoff,
     wait_fixed,
     wait_retry_after,
@@ -120,3 +121,20 @@ def test_before_sleep_sees_the_attempt_and_the_wait() -> None:
     )
     attempts(retrying)
     assert seen == [(1, 0.5), (2, 0.5)]
+
+
+def test_backoff_stays_within_floor_and_cap_for_any_attempt() -> None:
+    backoff = Backoff(initial=1.0, cap=15.0, factor=1.5)
+    rng = random.Random(7)
+    # A wait of many hours polls thousands of times; 1.5 ** 2000 overflows a float.
+    for attempt in (0, 1, 5, 10, 1749, 1750, 2000, 100_000):
+        step = min(15.0, 1.5 ** min(attempt, 100))
+        assert step / 2 <= backoff.delay(attempt, rng) <= step
+    assert Backoff(initial=1.0, cap=15.0, factor=2.0, jitter=False).delay(5000) == 15.0
+    assert Backoff(initial=20.0, cap=15.0).delay(0, rng) <= 15.0
+
+
+def test_a_zero_wait_ends_the_loop_instead_of_spinning() -> None:
+    clock = FakeClock()
+    retrying = Retrying(stop=stop_after_attempt(10_000) | stop_without_wait(), wait=wait_fixed(0.0), clock=clock)
+    assert attempts(retrying) == 1

@@ -11,7 +11,7 @@ from trigger_schedule.backoff import Backoff
 from trigger_schedule.clock import Clock
 from trigger_schedule.errors import ExitCode, PlatformError, TriggerScheduleError
 from trigger_schedule.http import HttpClient, HttpOptions, TlsOptions
-from trigger_schedule.retrying import Retrying, stop_after_attempt, stop_until, wait_backoff, wait_within
+from trigger_schedule.retrying import Retrying, stop_after_attempt, stop_without_wait, wait_backoff, wait_within
 
 # A gate that never opens must still end: this bounds the checks on top of its timeout.
 MAX_CHECKS = 10_000
@@ -50,7 +50,7 @@ def wait_until_healthy(gate: Gate, clock: Clock, progress: Any = None) -> str:
     last = "no answer yet"
     backoff = Backoff(initial=min(1.0, gate.interval), cap=gate.interval, factor=2.0, jitter=False)
     retrying = Retrying(
-        stop=stop_after_attempt(MAX_CHECKS) | stop_until(deadline, clock),
+        stop=stop_after_attempt(MAX_CHECKS) | stop_without_wait(),  # the wait is 0 at the deadline
         wait=wait_within(wait_backoff(backoff), deadline, clock),
         clock=clock,
     )

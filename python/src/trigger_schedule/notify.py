@@ -13,7 +13,6 @@ from typing import Any
 from trigger_schedule.results import Status
 from trigger_schedule.secrets import REDACTOR
 
-EVENTS = ("failure", "timeout", "success", "skipped", "gate-failed")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 # Result status -> notification event.

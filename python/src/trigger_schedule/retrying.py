@@ -84,6 +84,13 @@ class stop_until(Stop):
         return self.deadline is not None and self.clock.monotonic() >= self.deadline
 
 
+class stop_without_wait(Stop):
+    """Stop when the next wait is zero: a loop that may not pause must not spin either."""
+
+    def __call__(self, state: RetryState) -> bool:
+        return state.next_wait <= 0
+
+
 # -- wait policies ---------------------------------------------------------------------------
 
 Wait = Callable[[RetryState], float]

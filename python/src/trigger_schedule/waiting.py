@@ -10,7 +10,14 @@ from trigger_schedule.clock import Clock
 from trigger_schedule.console import Console
 from trigger_schedule.errors import AuthError, PlatformError, RejectedError, WaitTimeout
 from trigger_schedule.platforms.base import Platform, RunRef, RunStatus
-from trigger_schedule.retrying import Retrying, pause, stop_after_attempt, stop_at_deadline, wait_backoff
+from trigger_schedule.retrying import (
+    Retrying,
+    pause,
+    stop_after_attempt,
+    stop_at_deadline,
+    stop_without_wait,
+    wait_backoff,
+)
 
 # A guard on top of the deadline, so no bug in a clock can make this loop endless.
 MAX_POLLS = 100_000
@@ -119,7 +126,7 @@ def _poll(
     """Poll with growing, jittered waits until the run ends or the deadline comes."""
     transient_errors = 0
     retrying = Retrying(
-        stop=stop_after_attempt(MAX_POLLS) | stop_at_deadline(deadline, clock),
+        stop=stop_after_attempt(MAX_POLLS) | stop_at_deadline(deadline, clock) | stop_without_wait(),
         wait=wait_backoff(backoff),
         clock=clock,
     )
