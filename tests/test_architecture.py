@@ -120,3 +120,25 @@ def test_the_length_check_counts_from_def_to_the_last_line(tmp_path: Path) -> No
     body = "".join(f"    x{i} = {i}\n" for i in range(60))
     (tmp_path / "m.py").write_text(f"def short():\n{body[: -len('    x59 = 59') - 1]}\ndef long():\n{body}")
     assert long_functions(tmp_path) == {"trigger_schedule.m.long": 61}
+
+
+def calls(root: Path = PACKAGE) -> dict[str, set[str]]:
+    """Per module, the dotted names it calls (`time.sleep`, `Interrupted`, ...)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        names = found.setdefault(module_name(path, root), set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                names.add(ast.unparse(node.func))
+    return found
+
+
+def test_time_and_interrupts_have_one_home_each() -> None:
+    """Waiting goes through the clock (fakeable), interrupts through the cancellation."""
+    for module, names in calls().items():
+        if module != "trigger_schedule.clock":
+            assert not names & {"time.sleep", "time.time", "time.monotonic"} or module == "trigger_schedule.console", (
+                f"{module}: use the injected clock"
+            )
+        if module != "trigger_schedule.cancellation":
+            assert "Interrupted" not in names, f"{module}: raise through Cancellation (retrying.pause, raise_if_set)"
