@@ -1,4 +1,4 @@
-"""Backoff policies: exponential growth with full jitter, capped, and `Retry-After` parsing."""
+"""Backoff: exponential growth with jitter above a half-step floor, capped; and `Retry-After` parsing."""
 
 from __future__ import annotations
 
@@ -13,15 +13,21 @@ class Backoff:
     initial: float = 1.0
     cap: float = 15.0
     factor: float = 2.0
-    # Full jitter (a random share of the step) spreads out many pipelines polling one scheduler.
+    # Jitter (a random point between half the step and the step) spreads out many pipelines
+    # polling one scheduler; the half-step floor keeps polls from bunching up near zero.
     jitter: bool = True
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Delay before retry number `attempt` (0-based)."""
-        step = min(self.cap, self.initial * (self.factor ** max(0, attempt)))
+        """Delay before retry number `attempt` (0-based): within [step / 2, step], and never above `cap`."""
+        try:
+            grown = self.initial * self.factor ** max(0, attempt)
+        except OverflowError:  # a wait of many hours polls thousands of times: the step is long capped
+            grown = self.cap
+        step = min(self.cap, grown)
         if not self.jitter:
             return step
-        return (rng or random).uniform(step / 2, step)
+        chosen = (rng or random).uniform(step / 2, step)
+        return min(step, max(step / 2, chosen))  # uniform() may round past its bounds
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -129,6 +129,33 @@ def _yaml_value(text: str, flag: str) -> Any:
     return parse_flag_value(text, flag)
 
 
+def _flag_value(flag: Option, value: Any) -> Any:
+    """A flag's text as the plan value the option model says it is (YAML or JSON data, a number, or text)."""
+    if flag.key == "when" and flag.block_keys:
+        # A condition is CEL text unless it starts a YAML block (a key of the schema's condition map).
+        if value.lstrip().startswith(("{", *(f"{k}:" for k in flag.block_keys))):
+            return _yaml_map(value, flag.flags[0])
+        return value
+    if flag.takes_yaml:
+        return _yaml_map(value, flag.flags[0]) if flag.types == {"object"} else _yaml_value(value, flag.flags[0])
+    if "integer" in flag.types:
+        return int(value) if str(value).isdigit() else value
+    return value
+
+
+def _require_single_trigger_flags(args: argparse.Namespace, platform: Mapping[str, Any]) -> None:
+    if not args.job:
+        raise ConfigError(
+            "--job is required for a single trigger",
+            hint="pass --job NAME (or TRIGGER_SCHEDULE_JOB), or run a plan with --config",
+        )
+    if "url" not in platform:
+        raise ConfigError(
+            "--url is required for a single trigger",
+            hint="pass --url https://scheduler.example (or TRIGGER_SCHEDULE_URL)",
+        )
+
+
 def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
     """A one-trigger plan from flags, validated exactly like a plan file."""
     platform: dict[str, Any] = {"type": args.platform or "generic"}
@@ -144,14 +171,7 @@ def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict
         value = getattr(args, flag.dest, None)
         if value is None or flag.key is None:
             continue
-        if flag.key == "when" and flag.block_keys:
-            # A condition is CEL text unless it starts a YAML block (a key of the schema's condition map).
-            if value.lstrip().startswith(("{", *(f"{k}:" for k in flag.block_keys))):
-                value = _yaml_map(value, flag.flags[0])
-        elif flag.takes_yaml:
-            value = _yaml_map(value, flag.flags[0]) if flag.types == {"object"} else _yaml_value(value, flag.flags[0])
-        elif "integer" in flag.types:
-            value = int(value) if str(value).isdigit() else value
+        value = _flag_value(flag, value)
         if flag.section == "trigger":
             trigger[flag.key] = value
             flag_names[f"triggers[0].{flag.key}"] = flag.flags[0]
@@ -167,29 +187,12 @@ def _single_trigger_plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict
         platform["headers"] = _pairs(args.header, "--header", sep=":")
     if args.token_env:
         sections["auth"]["token-env"] = args.token_env
-    for section, values in sections.items():
-        if values:
-            platform[section] = values
-    if not args.job:
-        raise ConfigError(
-            "--job is required for a single trigger",
-            hint="pass --job NAME (or TRIGGER_SCHEDULE_JOB), or run a plan with --config",
-        )
-    if "url" not in platform:
-        raise ConfigError(
-            "--url is required for a single trigger",
-            hint="pass --url https://scheduler.example (or TRIGGER_SCHEDULE_URL)",
-        )
+    platform.update({section: values for section, values in sections.items() if values})
+    _require_single_trigger_flags(args, platform)
     trigger.setdefault("name", _safe_name(args.job))
     trigger["platform"] = name
-    flag_names.update(
-        {
-            f"platforms.{name}": "--url",
-            "triggers[0]": "--job",
-            f"platforms.{name}.type": "--platform",
-            f"platforms.{name}.options": "--platform-options",
-        }
-    )
+    flag_names.update({f"platforms.{name}": "--url", "triggers[0]": "--job", f"platforms.{name}.type": "--platform",
+                       f"platforms.{name}.options": "--platform-options"})  # fmt: skip
     plan: dict[str, Any] = {"version": 1, "platforms": {name: platform}, "triggers": [trigger]}
     if args.max_parallel:
         plan["max-parallel"] = int(args.max_parallel) if str(args.max_parallel).isdigit() else args.max_parallel
@@ -345,19 +348,11 @@ def _annotate(env: Mapping[str, str], message: str, exc: TriggerScheduleError | 
         print(line)  # stdout is redacted like every other channel
 
 
-def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
+def _run_context(args: argparse.Namespace, env: dict[str, str], clock: Any) -> dict[str, Any]:
     from datetime import timezone
 
-    from trigger_schedule.clock import SystemClock
-    from trigger_schedule.console import Console
     from trigger_schedule.context import DeployInputs, build_context
-    from trigger_schedule.secrets import DEFAULT_TOKEN_ENV, REDACTOR, github_mask_commands, register_plan_secrets
 
-    _apply_env(args, ALL_OPTIONS, env)
-    # Known before anything is printed, so no later line can carry it.
-    REDACTOR.add(env.get(args.token_env or DEFAULT_TOKEN_ENV))
-    debug = bool(args.debug) or env.get("RUNNER_DEBUG") == "1"
-    clock = SystemClock()
     deploy = DeployInputs(
         environment=args.environment,
         version=args.deploy_version,
@@ -368,34 +363,43 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
         url=args.deploy_url,
         previous_sha=args.previous_sha,
     )
-    context = build_context(
+    return build_context(
         env, deploy, _pairs(args.var, "--var"), cwd=Path.cwd(), now=clock.now().astimezone(timezone.utc)
     )
-    console = Console(context["ci"]["system"], debug=debug)
-    plan = _load(args, args.command)
-    register_plan_secrets([spec.auth for spec in plan.platforms.values()], env, args.token_env)
-    _check_credentials(plan, args, env, console)
+
+
+def _mask_secrets(env: Mapping[str, str]) -> None:
+    from trigger_schedule.secrets import REDACTOR, github_mask_commands
+
     for line in github_mask_commands(REDACTOR, env):
         raw_stdout = sys.__stdout__ or sys.stdout
         raw_stdout.write(line + "\n")  # the runner consumes these; they never reach the log
         raw_stdout.flush()
-    from trigger_schedule.runner import PlanRunner, RunOptions
+
+
+def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
+    from trigger_schedule.clock import SystemClock
+    from trigger_schedule.console import Console
+    from trigger_schedule.secrets import DEFAULT_TOKEN_ENV, REDACTOR, register_plan_secrets
+
+    _apply_env(args, ALL_OPTIONS, env)
+    # Known before anything is printed, so no later line can carry it.
+    REDACTOR.add(env.get(args.token_env or DEFAULT_TOKEN_ENV))
+    debug = bool(args.debug) or env.get("RUNNER_DEBUG") == "1"
+    clock = SystemClock()
+    context = _run_context(args, env, clock)
+    console = Console(context["ci"]["system"], debug=debug)
+    plan = _load(args, args.command)
+    register_plan_secrets([spec.auth for spec in plan.platforms.values()], env, args.token_env)
+    _check_credentials(plan, args, env, console)
+    _mask_secrets(env)
+    from trigger_schedule.plan_runner import PlanRunner, RunOptions
 
     only = tuple(n.strip() for n in (args.only or "").split(",") if n.strip())
-    runner = PlanRunner(
-        plan,
-        context,
-        clock=clock,
-        console=console,
-        environ=env,
-        options=RunOptions(
-            dry_run=bool(args.dry_run),
-            force_new=bool(args.force_new),
-            only=only,
-            debug=debug,
-            token_env=args.token_env,
-        ),
+    options = RunOptions(
+        dry_run=bool(args.dry_run), force_new=bool(args.force_new), only=only, debug=debug, token_env=args.token_env
     )
+    runner = PlanRunner(plan, context, clock=clock, console=console, environ=env, options=options)
     runner.prepare()
     previous = _install_signal_handlers(clock)
     console.start_live()

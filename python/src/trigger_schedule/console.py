@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from trigger_schedule.durations import format_duration
+from trigger_schedule.results import Status
 
 HEARTBEAT_SECONDS = 30.0
 
@@ -141,13 +142,13 @@ def _command_value(text: str) -> str:
 
 
 _MARK = {
-    "succeeded": "✔",
-    "triggered": "✔",
-    "skipped": "○",
-    "failed": "✘",
-    "error": "✘",
-    "cancelled": "✘",
-    "timed-out": "✘",
-    "not-started": "○",
-    "dry-run": "○",
+    Status.SUCCEEDED: "✔",
+    Status.TRIGGERED: "✔",
+    Status.SKIPPED: "○",
+    Status.FAILED: "✘",
+    Status.ERROR: "✘",
+    Status.CANCELLED: "✘",
+    Status.TIMED_OUT: "✘",
+    Status.NOT_STARTED: "○",
+    Status.DRY_RUN: "○",
 }

@@ -8,7 +8,6 @@ from trigger_schedule.errors import ConfigError
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-DURATION_PATTERN = r"^\s*(\d+(\.\d+)?|((\d+(\.\d+)?)(ms|s|m|h|d))+)\s*$"
 
 
 def parse_duration(text: str | float | int, where: str = "duration") -> float:

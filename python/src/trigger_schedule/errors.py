@@ -56,10 +56,6 @@ class TriggerScheduleError(Exception):
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
 
 
-class UsageError(TriggerScheduleError):
-    exit_code = ExitCode.USAGE
-
-
 class ConfigError(TriggerScheduleError):
     """A plan or flag problem found before anything was sent."""
 

@@ -9,8 +9,9 @@ from typing import Any
 from trigger_schedule import jsonpointer
 from trigger_schedule.backoff import Backoff
 from trigger_schedule.clock import Clock
-from trigger_schedule.errors import ExitCode, Interrupted, PlatformError, TriggerScheduleError
+from trigger_schedule.errors import ExitCode, PlatformError, TriggerScheduleError
 from trigger_schedule.http import HttpClient, HttpOptions, TlsOptions
+from trigger_schedule.retrying import Retrying, stop_after_attempt, stop_without_wait, wait_backoff, wait_within
 
 # A gate that never opens must still end: this bounds the checks on top of its timeout.
 MAX_CHECKS = 10_000
@@ -48,17 +49,17 @@ def wait_until_healthy(gate: Gate, clock: Clock, progress: Any = None) -> str:
     deadline = started + gate.timeout
     last = "no answer yet"
     backoff = Backoff(initial=min(1.0, gate.interval), cap=gate.interval, factor=2.0, jitter=False)
-    for check in range(MAX_CHECKS):
+    retrying = Retrying(
+        stop=stop_after_attempt(MAX_CHECKS) | stop_without_wait(),  # the wait is 0 at the deadline
+        wait=wait_within(wait_backoff(backoff), deadline, clock),
+        clock=clock,
+    )
+    for state in retrying:
         healthy, last = _check(http, gate)
         if healthy:
-            return f"health gate passed after {check + 1} check(s): {last}"
+            return f"health gate passed after {state.attempt} check(s): {last}"
         if progress:
             progress(f"waiting for {gate.url} to be healthy ({last})", clock.monotonic() - started)
-        delay = min(backoff.delay(check), deadline - clock.monotonic())
-        if delay <= 0:
-            break
-        if clock.sleep(delay):
-            raise Interrupted(clock.signum or 15)
     raise GateFailed(
         f"health gate: {gate.url} was not healthy within {gate.timeout:g}s (last: {last}); nothing was triggered",
         hint="check the deployment's health, or raise gate.timeout",

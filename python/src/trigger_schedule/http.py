@@ -15,7 +15,14 @@ import requests
 from trigger_schedule import __version__
 from trigger_schedule.backoff import Backoff, parse_retry_after
 from trigger_schedule.clock import Clock
-from trigger_schedule.errors import AuthError, Interrupted, PlatformError, RejectedError, UnreachableError
+from trigger_schedule.errors import AuthError, PlatformError, RejectedError, UnreachableError
+from trigger_schedule.retrying import (
+    Retrying,
+    stop_after_attempt,
+    stop_before_deadline,
+    wait_backoff,
+    wait_retry_after,
+)
 from trigger_schedule.secrets import MASK, REDACTOR
 
 USER_AGENT = f"trigger-schedule/{__version__}"
@@ -101,80 +108,104 @@ class HttpClient:
         returns a token) out of the --debug log, since the token is not known to the redactor yet.
         `retry_if` marks further answers as transient, for a platform that says so in its own way.
         """
-        body: bytes | None = None
-        send_headers = dict(headers or {})
-        if json is not None:
-            body = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":")).encode()
-            send_headers.setdefault("Content-Type", "application/json")
-        attempts = self.options.max_attempts
-        for attempt in range(attempts):
-            self._log_request(method, url, send_headers, body if body is not None else data, params)
-            self.calls += 1
-            error: Exception | None = None
-            response: requests.Response | None = None
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    data=body if body is not None else data,
-                    params=params,
-                    headers=send_headers,
-                    timeout=self._timeout(deadline, read_timeout),
-                    allow_redirects=False,
-                    verify=self._verify,
-                    stream=stream,
-                )
-            except requests.exceptions.SSLError as exc:
-                cause = _tls_cause(exc)
-                wants_client_cert = "certificate required" in cause or "handshake failure" in cause
-                raise UnreachableError(
-                    f"{what}: TLS failed for {_origin(url)}: {cause}",
-                    hint="the server wants a client certificate: set client-cert and client-key"
-                    if wants_client_cert
-                    else "set ca-bundle (TRIGGER_SCHEDULE_CA_BUNDLE) to your CA's PEM file",
-                ) from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                error = exc
-            transient = False
-            if response is not None:
-                self._log_response(response, stream, secret_response)
-                transient = response.status_code in RETRY_STATUSES or bool(retry_if and retry_if(response))
-                if not transient:
-                    if raise_for_status:
-                        raise_for_response(response, what)
-                    return response
-                if not idempotent and response.status_code != 429:
-                    break
-            elif not idempotent:
-                break
-            if attempt + 1 >= attempts:
-                break
-            wait = self.options.backoff.delay(attempt, self._rng)
-            if response is not None:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
-                if retry_after is not None:
-                    wait = max(wait, retry_after)
-            if deadline is not None and self.clock.monotonic() + wait > deadline:
-                break
-            self._note(f"{what}: {_describe(response, error)}; retry {attempt + 1} in {wait:.1f}s")
-            if self.clock.sleep(wait):
-                raise Interrupted(self.clock.signum or 15)
-        if response is not None:
-            if not raise_for_status:
-                return response
-            if transient:
-                raise UnreachableError(
-                    f"{what}: {_origin(url)} answered HTTP {response.status_code} after "
-                    f"{attempt + 1} attempt(s): {_excerpt(response)}",
-                    hint="the scheduler is overloaded or down; re-run the pipeline when it recovers",
-                    status_code=response.status_code,
-                )
-            raise_for_response(response, what)
-            return response
-        raise UnreachableError(
-            f"{what}: cannot reach {_origin(url)} after {attempt + 1} attempt(s): {_short(error)}",
-            hint="check the platform url, that the scheduler is up, and HTTPS_PROXY/NO_PROXY",
+        payload, send_headers = _encode(json, data, headers)
+        response: requests.Response | None = None
+        error: Exception | None = None
+        transient = False
+        retrying = Retrying(
+            stop=stop_after_attempt(self.options.max_attempts) | stop_before_deadline(deadline, self.clock),
+            wait=wait_retry_after(wait_backoff(self.options.backoff, self._rng)),
+            clock=self.clock,
+            before_sleep=lambda state: self._note(
+                f"{what}: {_describe(response, error)}; retry {state.attempt} in {state.next_wait:.1f}s"
+            ),
         )
+        for state in retrying:
+            self._log_request(method, url, send_headers, payload, params)
+            response, error = self._send(
+                method, url, what, payload, params, send_headers, deadline, read_timeout, stream
+            )
+            transient = False
+            if response is None:
+                if not idempotent:
+                    break
+                continue
+            self._log_response(response, stream, secret_response)
+            transient = response.status_code in RETRY_STATUSES or bool(retry_if and retry_if(response))
+            if not transient:
+                if raise_for_status:
+                    raise_for_response(response, what)
+                return response
+            if not idempotent and response.status_code != 429:
+                break
+            state.retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
+        return self._gave_up(response, error, transient, what, url, retrying.state.attempt, raise_for_status)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        payload: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        deadline: float | None,
+        read_timeout: float | None,
+        stream: bool,
+    ) -> tuple[requests.Response | None, Exception | None]:
+        """One attempt: the answer, or the connection error to retry on; a TLS failure is final."""
+        self.calls += 1
+        try:
+            response = self.session.request(
+                method,
+                url,
+                data=payload,
+                params=params,
+                headers=dict(headers),
+                timeout=self._timeout(deadline, read_timeout),
+                allow_redirects=False,
+                verify=self._verify,
+                stream=stream,
+            )
+        except requests.exceptions.SSLError as exc:
+            cause = _tls_cause(exc)
+            wants_client_cert = "certificate required" in cause or "handshake failure" in cause
+            raise UnreachableError(
+                f"{what}: TLS failed for {_origin(url)}: {cause}",
+                hint="the server wants a client certificate: set client-cert and client-key"
+                if wants_client_cert
+                else "set ca-bundle (TRIGGER_SCHEDULE_CA_BUNDLE) to your CA's PEM file",
+            ) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            return None, exc
+        return response, None
+
+    def _gave_up(
+        self,
+        response: requests.Response | None,
+        error: Exception | None,
+        transient: bool,
+        what: str,
+        url: str,
+        attempts: int,
+        raise_for_status: bool,
+    ) -> requests.Response:
+        if response is None:
+            raise UnreachableError(
+                f"{what}: cannot reach {_origin(url)} after {attempts} attempt(s): {_short(error)}",
+                hint="check the platform url, that the scheduler is up, and HTTPS_PROXY/NO_PROXY",
+            )
+        if not raise_for_status:
+            return response
+        if transient:
+            raise UnreachableError(
+                f"{what}: {_origin(url)} answered HTTP {response.status_code} after "
+                f"{attempts} attempt(s): {_excerpt(response)}",
+                hint="the scheduler is overloaded or down; re-run the pipeline when it recovers",
+                status_code=response.status_code,
+            )
+        raise_for_response(response, what)
+        return response
 
     def _timeout(self, deadline: float | None, read_timeout: float | None = None) -> tuple[float, float]:
         connect, read = self.options.connect_timeout, read_timeout or self.options.read_timeout
@@ -209,6 +240,15 @@ class HttpClient:
             else:
                 body = _excerpt(response)
             self._debug(f"<- HTTP {response.status_code} in {elapsed * 1000:.0f} ms: {body}")
+
+
+def _encode(json: Any, data: Any, headers: Mapping[str, str] | None) -> tuple[Any, dict[str, str]]:
+    """The body to send (JSON encoded compactly, else `data`) and the headers it needs."""
+    send_headers = dict(headers or {})
+    if json is None:
+        return data, send_headers
+    send_headers.setdefault("Content-Type", "application/json")
+    return jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":")).encode(), send_headers
 
 
 def json_body(response: requests.Response, what: str, *, hint: str) -> Any:

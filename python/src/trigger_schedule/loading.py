@@ -93,11 +93,7 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[KeyPath, int], list[Pr
         loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        position = getattr(exc, "position", None)  # a reader error: a character YAML does not allow
-        line = mark.line + 1 if mark else text[:position].count("\n") + 1 if isinstance(position, int) else None
-        reason = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc).splitlines()[0]
-        problems.append(Problem(source, line, "", f"not valid YAML: {reason}", "fix the YAML syntax at that line"))
+        problems.append(_syntax_problem(exc, text, source))
         return None, lines, problems
     except RecursionError:
         problems.append(Problem(source, None, "", f"nested more than {MAX_DEPTH} levels deep", _DEPTH_HINT))
@@ -142,6 +138,14 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[KeyPath, int], list[Pr
     except yaml.YAMLError as exc:
         problems.append(Problem(source, None, "", f"not valid YAML: {exc}"))
     return None, lines, problems
+
+
+def _syntax_problem(exc: Exception, text: str, source: str) -> Problem:
+    mark = getattr(exc, "problem_mark", None)
+    position = getattr(exc, "position", None)  # a reader error: a character YAML does not allow
+    line = mark.line + 1 if mark else text[:position].count("\n") + 1 if isinstance(position, int) else None
+    reason = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc).splitlines()[0]
+    return Problem(source, line, "", f"not valid YAML: {reason}", "fix the YAML syntax at that line")
 
 
 _DEPTH_HINT = "a plan is a few levels of triggers and options; remove the deep or repeated structure"

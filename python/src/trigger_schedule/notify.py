@@ -10,25 +10,25 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from trigger_schedule.results import Status
 from trigger_schedule.secrets import REDACTOR
 
-EVENTS = ("failure", "timeout", "success", "skipped", "gate-failed")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 # Result status -> notification event.
 _EVENT_OF_STATUS = {
-    "succeeded": "success",
-    "triggered": "success",
-    "failed": "failure",
-    "error": "failure",
-    "cancelled": "failure",
-    "timed-out": "timeout",
-    "skipped": "skipped",
-    "gate-failed": "gate-failed",
+    Status.SUCCEEDED: "success",
+    Status.TRIGGERED: "success",
+    Status.FAILED: "failure",
+    Status.ERROR: "failure",
+    Status.CANCELLED: "failure",
+    Status.TIMED_OUT: "timeout",
+    Status.SKIPPED: "skipped",
+    Status.GATE_FAILED: "gate-failed",
 }
 
 
-def event_for(status: str) -> str | None:
+def event_for(status: Status) -> str | None:
     return _EVENT_OF_STATUS.get(status)
 
 

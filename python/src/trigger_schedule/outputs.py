@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from trigger_schedule.errors import exit_meaning
-from trigger_schedule.runner import Outcome, TriggerResult
+from trigger_schedule.results import FAILED_STATUSES, SKIPPED_STATUSES, Outcome, Status, TriggerResult
 from trigger_schedule.secrets import REDACTOR
-
-_FAILED = ("failed", "error", "timed-out", "cancelled")
 
 
 def result_document(outcome: Outcome, context: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,11 +101,11 @@ def write_junit(path: str, outcome: Outcome) -> None:
             suite, "testcase", classname=f"trigger-schedule.{r.platform}", name=r.name, time=f"{r.duration_s or 0:.3f}"
         )
         total += r.duration_s or 0
-        if r.status in _FAILED:
+        if r.status in FAILED_STATUSES:
             failures += 1
             failure = ET.SubElement(case, "failure", type=r.status, message=REDACTOR.redact(r.reason[:500]))
             failure.text = REDACTOR.redact(f"{r.job}: {r.status}\nrun: {r.run_id or '-'} {r.run_url or ''}\n{r.reason}")
-        elif r.status in ("skipped", "not-started"):
+        elif r.status in SKIPPED_STATUSES:
             skipped += 1
             ET.SubElement(case, "skipped", message=REDACTOR.redact(r.reason))
         out = ET.SubElement(case, "system-out")
@@ -150,10 +148,12 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _icon(status: str) -> str:
-    return {"succeeded": "✅", "triggered": "✅", "skipped": "⏭️", "not-started": "⏭️"}.get(
-        status, "❌" if status in _FAILED else "•"
-    )
+def _icon(status: Status) -> str:
+    if status in (Status.SUCCEEDED, Status.TRIGGERED):
+        return "✅"
+    if status in SKIPPED_STATUSES:
+        return "⏭️"
+    return "❌" if status in FAILED_STATUSES else "•"
 
 
 def write_error_outputs(
@@ -161,7 +161,7 @@ def write_error_outputs(
 ) -> None:
     """When nothing ran (a config error), the CI still gets a status, an exit code and the error to act on."""
     document = {
-        "status": "error",
+        "status": Status.ERROR,
         "exit_code": exit_code,
         "exit_meaning": exit_meaning(exit_code),
         "error": REDACTOR.redact(message),

@@ -7,7 +7,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trigger_schedule import plan_schema, urls
 from trigger_schedule.durations import parse_duration
@@ -16,6 +16,9 @@ from trigger_schedule.gate import Gate
 from trigger_schedule.loading import KeyPath, Problem, format_path, parse_yaml, read_text
 from trigger_schedule.options import schema_default, trigger_defaults
 from trigger_schedule.window import Window
+
+if TYPE_CHECKING:
+    from trigger_schedule.platforms.base import Platform
 
 TRIGGER_DEFAULTS: dict[str, Any] = trigger_defaults()
 
@@ -278,13 +281,10 @@ def _check_url(value: Any, path: KeyPath, out: _Collector) -> None:
             out.add(path, problem, "write the base URL with its host, such as https://scheduler.example:8080")
 
 
-def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
-    from trigger_schedule.conditions import check_when
-    from trigger_schedule.templating import check_templates
-
+def _platform_specs(data: Mapping[str, Any], out: _Collector) -> dict[str, PlatformSpec]:
     for name, p in (data.get("platforms") or {}).items():
         _check_url(p.get("url"), ("platforms", name, "url"), out)
-    platform_specs = {
+    return {
         name: PlatformSpec(
             name=name,
             type=p["type"],
@@ -299,54 +299,25 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
         )
         for name, p in (data.get("platforms") or {}).items()
     }
+
+
+def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
+    platform_specs = _platform_specs(data, out)
     defaults = {**TRIGGER_DEFAULTS, **(data.get("defaults") or {})}
     default_platform = defaults.get("platform") or (next(iter(platform_specs)) if len(platform_specs) == 1 else None)
-    if data.get("defaults", {}).get("platform") and defaults["platform"] not in platform_specs:
-        out.add(
-            ("defaults", "platform"),
-            f"no platform named '{defaults['platform']}'",
-            _choices_hint(defaults["platform"], list(platform_specs)),
-        )
+    _check_default_platform(data, defaults, platform_specs, out)
     raw_triggers = [t for t in data.get("triggers") or [] if isinstance(t, Mapping)]
-    names: dict[str, int] = {}
-    for i, raw in enumerate(raw_triggers):
-        name = str(raw.get("name", ""))
-        if name in names:
-            out.add(
-                ("triggers", i, "name"),
-                f"trigger name '{name}' is used twice (also triggers[{names[name]}])",
-                "give every trigger a unique name",
-            )
-        names.setdefault(name, i)
+    names = _trigger_names(raw_triggers, out)
     triggers: list[TriggerSpec] = []
     graph: dict[str, list[str]] = {}
     for i, raw in enumerate(raw_triggers):
         path: KeyPath = ("triggers", i)
         merged = {**defaults, **raw}
         platform = merged.get("platform") or default_platform
-        if platform is None:
-            out.add(
-                path,
-                "no platform for this trigger",
-                "set platform: on the trigger or in defaults (needed when the plan has several platforms)",
-            )
-        elif platform not in platform_specs:
-            out.add(
-                (*path, "platform"), f"no platform named '{platform}'", _choices_hint(platform, list(platform_specs))
-            )
-        for key, check in (("when", check_when), ("params", check_templates)):
-            where = out.where((*path, key))
-            for problem in check(merged.get(key) or ({} if key == "params" else None), where):
-                out.add((*path, key), _without_prefix(problem.message, where), problem.hint)
+        _check_trigger(merged, path, platform, platform_specs, out)
         needs = [str(n) for n in raw.get("needs") or ()]
         graph[str(raw.get("name", ""))] = needs
-        for need in needs:
-            if need not in names:
-                out.add(
-                    (*path, "needs"),
-                    f"needs '{need}', which is not a trigger in this plan",
-                    _choices_hint(need, list(names)),
-                )
+        _check_needs(needs, names, path, out)
         triggers.append(
             TriggerSpec(
                 name=raw["name"],
@@ -368,6 +339,27 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
                 **_strategies(merged, path, platform_specs.get(platform or ""), platform_specs, out),
             )
         )
+    _check_cycle(graph, names, out)
+    return Plan(
+        source=source,
+        platforms=platform_specs,
+        triggers=tuple(triggers),
+        max_parallel=int(data.get("max-parallel", schema_default("plan", "max-parallel"))),
+    )
+
+
+def _check_default_platform(
+    data: Mapping[str, Any], defaults: Mapping[str, Any], platform_specs: Mapping[str, PlatformSpec], out: _Collector
+) -> None:
+    if data.get("defaults", {}).get("platform") and defaults["platform"] not in platform_specs:
+        out.add(
+            ("defaults", "platform"),
+            f"no platform named '{defaults['platform']}'",
+            _choices_hint(defaults["platform"], list(platform_specs)),
+        )
+
+
+def _check_cycle(graph: Mapping[str, list[str]], names: Mapping[str, int], out: _Collector) -> None:
     cycle = find_cycle(graph)
     if cycle:
         out.add(
@@ -375,12 +367,56 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
             "needs form a cycle: " + " -> ".join(cycle),
             "remove one of these needs",
         )
-    return Plan(
-        source=source,
-        platforms=platform_specs,
-        triggers=tuple(triggers),
-        max_parallel=int(data.get("max-parallel", schema_default("plan", "max-parallel"))),
-    )
+
+
+def _trigger_names(raw_triggers: list[Mapping[str, Any]], out: _Collector) -> dict[str, int]:
+    """Each trigger name and where it first appears; a name used twice is a problem."""
+    names: dict[str, int] = {}
+    for i, raw in enumerate(raw_triggers):
+        name = str(raw.get("name", ""))
+        if name in names:
+            out.add(
+                ("triggers", i, "name"),
+                f"trigger name '{name}' is used twice (also triggers[{names[name]}])",
+                "give every trigger a unique name",
+            )
+        names.setdefault(name, i)
+    return names
+
+
+def _check_trigger(
+    merged: Mapping[str, Any],
+    path: KeyPath,
+    platform: str | None,
+    platform_specs: Mapping[str, PlatformSpec],
+    out: _Collector,
+) -> None:
+    """The trigger's platform exists; its `when:` and `params` templates compile."""
+    from trigger_schedule.conditions import check_when
+    from trigger_schedule.templating import check_templates
+
+    if platform is None:
+        out.add(
+            path,
+            "no platform for this trigger",
+            "set platform: on the trigger or in defaults (needed when the plan has several platforms)",
+        )
+    elif platform not in platform_specs:
+        out.add((*path, "platform"), f"no platform named '{platform}'", _choices_hint(platform, list(platform_specs)))
+    for key, check in (("when", check_when), ("params", check_templates)):
+        where = out.where((*path, key))
+        for problem in check(merged.get(key) or ({} if key == "params" else None), where):
+            out.add((*path, key), _without_prefix(problem.message, where), problem.hint)
+
+
+def _check_needs(needs: list[str], names: Mapping[str, int], path: KeyPath, out: _Collector) -> None:
+    for need in needs:
+        if need not in names:
+            out.add(
+                (*path, "needs"),
+                f"needs '{need}', which is not a trigger in this plan",
+                _choices_hint(need, list(names)),
+            )
 
 
 def _strategies(
@@ -392,7 +428,6 @@ def _strategies(
 ) -> dict[str, Any]:
     """Gate, delay, window, concurrency, retries, compensation and notifications of one trigger."""
     from trigger_schedule import platforms
-    from trigger_schedule.templating import check_templates
 
     found: dict[str, Any] = {"delay": _duration(merged["delay"]), "concurrency": merged["concurrency"]}
     plugin = None
@@ -418,19 +453,8 @@ def _strategies(
             found["window"] = Window.from_plan(merged["window"], format_path((*path, "window")))
         except ConfigError as exc:
             out.add((*path, "window"), exc.message, exc.hint)
-        if found.get("window") and found["window"].outside == "defer" and plugin and not plugin.can_defer:
-            out.add(
-                (*path, "window", "outside"),
-                f"platform type '{plugin.type_name}' cannot start a run at a later time",
-                "use outside: wait or skip, or a platform with a scheduled start (airflow, prefect, rundeck, powerjob)",
-            )
-    if found["concurrency"] != "allow" and plugin and not plugin.can_list_active:
-        out.add(
-            (*path, "concurrency"),
-            f"platform type '{plugin.type_name}' cannot list active runs, so concurrency: "
-            f"{found['concurrency']} cannot be honoured",
-            "use concurrency: allow, or configure the platform's active-runs lookup",
-        )
+    if plugin:
+        _check_capabilities(plugin, found, path, out)
     retries = merged["retries"]
     if isinstance(retries, Mapping):
         found["retries"] = int(retries["count"])  # required by the schema
@@ -440,19 +464,44 @@ def _strategies(
         found["retry_delay"] = _duration(schema_default("retries", "delay"))
     compensation = merged.get("on-failure")
     if compensation:
-        other = compensation.get("platform")
-        if other and other not in platform_specs:
-            out.add(
-                (*path, "on-failure", "platform"),
-                f"no platform named '{other}'",
-                _choices_hint(other, list(platform_specs)),
-            )
-        where = out.where((*path, "on-failure", "params"))
-        for problem in check_templates(compensation.get("params") or {}, where):
-            out.add((*path, "on-failure", "params"), _without_prefix(problem.message, where), problem.hint)
+        _check_compensation(compensation, path, platform_specs, out)
         found["on_failure"] = compensation
     found["notify"] = tuple(merged.get("notify") or ())
     return found
+
+
+def _check_capabilities(plugin: type[Platform], found: Mapping[str, Any], path: KeyPath, out: _Collector) -> None:
+    """A deferred window or a concurrency policy needs a platform that can honour it."""
+    if found.get("window") and found["window"].outside == "defer" and not plugin.can_defer:
+        out.add(
+            (*path, "window", "outside"),
+            f"platform type '{plugin.type_name}' cannot start a run at a later time",
+            "use outside: wait or skip, or a platform with a scheduled start (airflow, prefect, rundeck, powerjob)",
+        )
+    if found["concurrency"] != "allow" and not plugin.can_list_active:
+        out.add(
+            (*path, "concurrency"),
+            f"platform type '{plugin.type_name}' cannot list active runs, so concurrency: "
+            f"{found['concurrency']} cannot be honoured",
+            "use concurrency: allow, or configure the platform's active-runs lookup",
+        )
+
+
+def _check_compensation(
+    compensation: Mapping[str, Any], path: KeyPath, platform_specs: Mapping[str, PlatformSpec], out: _Collector
+) -> None:
+    from trigger_schedule.templating import check_templates
+
+    other = compensation.get("platform")
+    if other and other not in platform_specs:
+        out.add(
+            (*path, "on-failure", "platform"),
+            f"no platform named '{other}'",
+            _choices_hint(other, list(platform_specs)),
+        )
+    where = out.where((*path, "on-failure", "params"))
+    for problem in check_templates(compensation.get("params") or {}, where):
+        out.add((*path, "on-failure", "params"), _without_prefix(problem.message, where), problem.hint)
 
 
 def _without_prefix(message: str, where: str) -> str:

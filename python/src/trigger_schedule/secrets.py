@@ -185,16 +185,6 @@ def read_secret(*, env_name: str | None, file_path: str | None, environ: Mapping
     return None
 
 
-def require_secret(*, env_name: str | None, file_path: str | None, environ: Mapping[str, str], what: str) -> str:
-    value = read_secret(env_name=env_name, file_path=file_path, environ=environ, what=what)
-    if value is None:
-        raise ConfigError(
-            f"{what}: no credential: the environment variable {env_name} is not set or empty",
-            hint=f"set {env_name} from your CI's secret store, or use a token file",
-        )
-    return value
-
-
 def github_mask_commands(redactor: Redactor, environ: Mapping[str, str] | None = None) -> list[str]:
     """`::add-mask::` lines: GitHub's runner consumes them and never shows them in the log."""
     env = os.environ if environ is None else environ

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from typing import Any
 
 from trigger_schedule.backoff import Backoff
 from trigger_schedule.clock import Clock
 from trigger_schedule.console import Console
-from trigger_schedule.errors import AuthError, Interrupted, PlatformError, RejectedError, WaitTimeout
+from trigger_schedule.errors import AuthError, PlatformError, RejectedError, WaitTimeout
 from trigger_schedule.platforms.base import Platform, RunRef, RunStatus
+from trigger_schedule.retrying import (
+    Retrying,
+    pause,
+    stop_after_attempt,
+    stop_at_deadline,
+    stop_without_wait,
+    wait_backoff,
+)
 
 # A guard on top of the deadline, so no bug in a clock can make this loop endless.
 MAX_POLLS = 100_000
@@ -64,9 +71,6 @@ def wait_for_run(
 ) -> RunStatus:
     """The run's terminal status; WaitTimeout past the deadline, Interrupted on a signal."""
     streamer = LogStreamer(platform, run, console, f"{name} logs (run {run.run_id})", clock) if logs else None
-    rng = random.Random()
-    transient_errors = 0
-    last: RunStatus | None = None
 
     def seen(status: RunStatus) -> None:
         if on_status:
@@ -75,24 +79,58 @@ def wait_for_run(
         if streamer:
             streamer.pump(final=status.state.terminal)
 
+    last = _watch(platform, run, clock, deadline, console, name, seen)
+    if last is not None and last.state.terminal:
+        return last
+    return _poll(platform, run, clock, deadline, backoff, console, name, seen, last)
+
+
+def _watch(
+    platform: Platform,
+    run: RunRef,
+    clock: Clock,
+    deadline: float,
+    console: Console,
+    name: str,
+    seen: Callable[[RunStatus], None],
+) -> RunStatus | None:
+    """Follow the statuses the platform pushes, if it does; the last one seen."""
+    last: RunStatus | None = None
     try:
-        stream = platform.watch(run, deadline)
-        for status in stream or ():
+        for status in platform.watch(run, deadline) or ():
             last = status
             seen(status)
             if status.state.terminal:
                 return status
-            if clock.stop.is_set():
-                raise Interrupted(clock.signum or 15)
+            clock.cancellation.raise_if_set()
             if clock.monotonic() >= deadline:
                 break
     except (AuthError, RejectedError):
         raise
     except PlatformError as exc:
         console.debug(f"[{name}] watching run {run.run_id} stopped ({exc.message}); polling instead")
-    for poll in range(MAX_POLLS):
-        if clock.monotonic() >= deadline:
-            break
+    return last
+
+
+def _poll(
+    platform: Platform,
+    run: RunRef,
+    clock: Clock,
+    deadline: float,
+    backoff: Backoff,
+    console: Console,
+    name: str,
+    seen: Callable[[RunStatus], None],
+    last: RunStatus | None,
+) -> RunStatus:
+    """Poll with growing, jittered waits until the run ends or the deadline comes."""
+    transient_errors = 0
+    retrying = Retrying(
+        stop=stop_after_attempt(MAX_POLLS) | stop_at_deadline(deadline, clock) | stop_without_wait(),
+        wait=wait_backoff(backoff),
+        clock=clock,
+    )
+    for _ in retrying if clock.monotonic() < deadline else ():  # no poll once the deadline has come
         try:
             status = platform.status(run, deadline)
         except (AuthError, RejectedError):
@@ -106,11 +144,9 @@ def wait_for_run(
             seen(status)
             if status.state.terminal:
                 return status
-        delay = min(backoff.delay(poll, rng), max(0.0, deadline - clock.monotonic()))
-        if delay <= 0:
-            break
-        if clock.sleep(delay):
-            raise Interrupted(clock.signum or 15)
+    # A timeout is reported at its deadline: the last wait is the time left.
+    if deadline > clock.monotonic():
+        pause(clock, deadline - clock.monotonic())
     state = f"last state {last.raw}" if last else "no status was read"
     raise WaitTimeout(
         f"run {run.run_id} did not finish before the timeout ({state}"

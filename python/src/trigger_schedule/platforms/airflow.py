@@ -47,16 +47,6 @@ STATES: dict[str, RunState] = {
     "success": RunState.SUCCEEDED,
     "failed": RunState.FAILED,
 }
-DEFAULTS: dict[str, Any] = {
-    "api-version": "auto",
-    "unpause": False,
-    "logical-date": "now",
-    "run-id-prefix": "ci__",
-    "note": True,
-    "server-wait": True,
-    "wait-interval": 0.5,
-    "logs-interval": 5.0,
-}
 NOTE_LIMIT = 1000  # Airflow's note column
 # A wait stream that ends this soon after opening is not worth reopening: poll instead.
 _MIN_STREAM_S = 5.0
@@ -137,7 +127,6 @@ class AirflowPlatform(Platform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.opts: dict[str, Any] = {**DEFAULTS, **dict(self.config.options)}
         _check_logical_date(self.config.name, self.opts["logical-date"])
         self.api = AirflowApi(self.config, self.http, str(self.opts["api-version"]))
         self._dag_of_run: dict[str, str] = {}
@@ -191,7 +180,7 @@ class AirflowPlatform(Platform):
         start_at = request.start_at.astimezone(timezone.utc).isoformat() if request.start_at else None
         logical_date = self.opts["logical-date"]
         if logical_date == "now":
-            logical_date = start_at or datetime.now(timezone.utc).isoformat()
+            logical_date = start_at or self.clock.now().astimezone(timezone.utc).isoformat()
         elif version == 1 and start_at:
             logical_date = start_at  # Airflow 2 defers a run only by its logical date
         if logical_date is not None or version == 2:

@@ -7,7 +7,6 @@ api_fastapi/auth/managers/simple/routes/login.py and the FAB provider's equivale
 
 from __future__ import annotations
 
-import base64
 import re
 import threading
 from collections.abc import Mapping
@@ -17,7 +16,7 @@ import requests
 
 from trigger_schedule.errors import AuthError, PlatformError, RejectedError
 from trigger_schedule.http import HttpClient, json_object, raise_for_response
-from trigger_schedule.platforms.base import PlatformConfig
+from trigger_schedule.platforms.base import PlatformConfig, auth_headers
 from trigger_schedule.secrets import MASK, REDACTOR
 
 _API_SUFFIX = re.compile(r"/api/v([12])/?$")
@@ -78,22 +77,16 @@ class AirflowApi:
 
     def auth_headers(self, deadline: float | None = None) -> dict[str, str]:
         cfg = self.config
-        if cfg.auth_type == "none":
-            return {}
-        if cfg.auth_type == "header":
-            return {cfg.auth_header: cfg.token or ""}
-        if cfg.auth_type == "basic":
-            if self.version(deadline) == 1:
-                pair = f"{cfg.username or ''}:{cfg.password or ''}".encode()
-                return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        if cfg.auth_type == "basic" and self.version(deadline) != 1:
+            # Airflow 3 takes no basic auth: the username and password are exchanged for a JWT.
             return {"Authorization": f"Bearer {self._exchange_token(deadline)}"}
-        if not cfg.token:
+        if cfg.auth_type == "bearer" and not cfg.token:
             raise AuthError(
                 f"platform {cfg.name}: no token for Airflow",
                 hint="export the token (TRIGGER_SCHEDULE_TOKEN or auth.token-env), "
                 "or use auth type basic with a username and password",
             )
-        return {"Authorization": f"Bearer {cfg.token}"}
+        return auth_headers(cfg)
 
     def masked_auth_headers(self) -> dict[str, str]:
         """What auth_headers would send, without sending anything (for --dry-run)."""

@@ -32,6 +32,7 @@ from trigger_schedule.platforms.base import (
     RunStatus,
     TriggerOutcome,
     TriggerRequest,
+    auth_headers,
 )
 from trigger_schedule.secrets import MASK, REDACTOR
 
@@ -114,15 +115,15 @@ class ArgoPlatform(Platform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        options = dict(self.config.options)
-        self.namespace: str = options.get("namespace", "argo")
-        self.cluster: bool = bool(options.get("cluster-template", False))
-        self.container: str = options.get("container", "main")
+        options = self.opts
+        self.namespace: str = self.opts["namespace"]
+        self.cluster: bool = bool(self.opts["cluster-template"])
+        self.container: str = self.opts["container"]
         self.service_account: str | None = options.get("service-account")
         self.extra_labels: dict[str, str] = dict(options.get("labels") or {})
         self.base = self.config.url.rstrip("/")
         self.ui = str(options.get("ui-url") or self.base).rstrip("/")
-        self._token = _bare_token(self.config.token)
+        self._auth = auth_headers(self.config, _bare_token(self.config.token))
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -132,18 +133,7 @@ class ArgoPlatform(Platform):
         )
 
     def _headers(self) -> dict[str, str]:
-        cfg = self.config
-        headers = {"Accept": "application/json"}
-        if cfg.auth_type == "none" or (self._token is None and cfg.auth_type != "basic"):
-            return headers
-        if cfg.auth_type == "basic":
-            import base64
-
-            pair = f"{cfg.username or ''}:{cfg.password or ''}".encode()
-            return headers | {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-        if cfg.auth_type == "header":
-            return headers | {cfg.auth_header: cfg.token or ""}
-        return headers | {"Authorization": f"Bearer {self._token}"}
+        return {"Accept": "application/json", **self._auth}
 
     def _submit_body(self, request: TriggerRequest) -> dict[str, Any]:
         options: dict[str, Any] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any, ClassVar
 
 from trigger_schedule.clock import Clock
 from trigger_schedule.http import HttpClient
+from trigger_schedule.secrets import MASK
 
 
 class RunState(str, Enum):
@@ -41,6 +43,37 @@ class PlatformConfig:
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     # Where plug-ins report what the user should know but that does not stop the run (a CI warning).
     warn: Callable[[str], None] = field(default=lambda _text: None, repr=False, compare=False)
+
+
+def auth_headers(
+    config: PlatformConfig,
+    bearer_token: str | None = None,
+    *,
+    bearer_header: str = "Authorization",
+    scheme: str = "Bearer",
+) -> dict[str, str]:
+    """The credential headers `auth:` asks for, the same for every plug-in.
+
+    none: nothing; basic: `Authorization: Basic ...`; header: `<auth.header>: <token>`; bearer:
+    `<bearer_header>: <scheme> <token>` (`bearer_token` in place of the configured one, e.g. with a
+    prefix stripped). A token auth without a token sends nothing: a server with no auth of its own.
+    """
+    if config.auth_type == "none":
+        return {}
+    if config.auth_type == "basic":
+        pair = f"{config.username or ''}:{config.password or ''}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+    token = config.token if config.auth_type == "header" or bearer_token is None else bearer_token
+    if not token:
+        return {}
+    if config.auth_type == "header":
+        return {config.auth_header: token}
+    return {bearer_header: f"{scheme} {token}" if scheme else token}
+
+
+def masked(headers: Mapping[str, str]) -> dict[str, str]:
+    """The same header names with their values masked, for --dry-run."""
+    return dict.fromkeys(headers, MASK)
 
 
 @dataclass(frozen=True)
@@ -105,6 +138,14 @@ class Platform(ABC):
         self.config = config
         self.http = http
         self.clock = clock
+        # The plan's options over the defaults its schema declares: one place for each default.
+        self.opts: dict[str, Any] = {**self.option_defaults(), **dict(config.options)}
+
+    @classmethod
+    def option_defaults(cls) -> dict[str, Any]:
+        """Each option's `default` from `options_schema`."""
+        properties = cls.options_schema.get("properties", {})
+        return {name: spec["default"] for name, spec in properties.items() if "default" in spec}
 
     @abstractmethod
     def trigger(self, request: TriggerRequest, deadline: float | None) -> TriggerOutcome:

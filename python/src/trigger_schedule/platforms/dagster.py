@@ -7,7 +7,6 @@ even for errors and puts a typed result in the body, so every answer is checked 
 
 from __future__ import annotations
 
-import base64
 import statistics
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ import requests
 from trigger_schedule.errors import (
     AuthError,
     ConfigError,
-    Interrupted,
     PlatformError,
     RejectedError,
     UnreachableError,
@@ -34,9 +32,11 @@ from trigger_schedule.platforms.base import (
     RunStatus,
     TriggerOutcome,
     TriggerRequest,
+    auth_headers,
+    masked,
 )
 from trigger_schedule.platforms.dagster_events import RUN_END_EVENTS, RunEvents
-from trigger_schedule.secrets import MASK
+from trigger_schedule.retrying import Retrying, stop_after_attempt, stop_before_deadline, wait_backoff
 
 TAG_PREFIX = "trigger-schedule/"
 KEY_TAG = TAG_PREFIX + "idempotency-key"
@@ -217,16 +217,18 @@ class DagsterPlatform(Platform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        opts = dict(self.config.options)
+        opts = self.opts
         self.location: str | None = opts.get("location")
-        self.repository: str = opts.get("repository", DEFAULT_REPOSITORY)
-        self._repository_set = "repository" in opts
+        self.repository: str = opts["repository"]
+        self._repository_set = "repository" in self.config.options
         self.extra_tags: dict[str, str] = {str(k): str(v) for k, v in (opts.get("tags") or {}).items()}
-        self.min_level = LOG_LEVELS[opts.get("log-level", "INFO")]
-        self.terminate_policy: str = opts.get("terminate-policy", "SAFE_TERMINATE")
-        self.predictive = bool(opts.get("predictive-polling", True))
-        self.events = bool(opts.get("events", True))
+        self.min_level = LOG_LEVELS[opts["log-level"]]
+        self.terminate_policy: str = opts["terminate-policy"]
+        self.predictive = bool(opts["predictive-polling"])
+        self.events = bool(opts["events"])
         self.endpoint = self.config.url.rstrip("/") + "/graphql"
+        # Open-source Dagster has no authentication of its own; Dagster+ takes its token bare.
+        self._auth = auth_headers(self.config, bearer_header=CLOUD_TOKEN_HEADER, scheme="")
         self._workspace: list[dict[str, Any]] | None = None
         # Local minus server wall clock, so a forecast made in server time can be slept on here.
         self._skew: float | None = None
@@ -236,19 +238,6 @@ class DagsterPlatform(Platform):
         self._pending_logs: dict[str, LogChunk] = {}
 
     # -- GraphQL ----------------------------------------------------------------------------
-
-    def _auth_headers(self) -> dict[str, str]:
-        cfg = self.config
-        if cfg.auth_type == "none":
-            return {}
-        if cfg.auth_type == "basic":  # e.g. open-source Dagster behind a proxy with basic auth
-            pair = f"{cfg.username or ''}:{cfg.password or ''}".encode()
-            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-        if not cfg.token:
-            return {}  # open-source Dagster has no authentication of its own
-        if cfg.auth_type == "header":
-            return {cfg.auth_header: cfg.token}
-        return {CLOUD_TOKEN_HEADER: cfg.token}
 
     def _post(
         self,
@@ -263,7 +252,7 @@ class DagsterPlatform(Platform):
             "POST",
             self.endpoint,
             json={"query": query, "variables": dict(variables)},
-            headers={"Accept": "application/json", **self._auth_headers()},
+            headers={"Accept": "application/json", **self._auth},
             what=what,
             deadline=deadline,
             idempotent=idempotent,
@@ -390,7 +379,7 @@ class DagsterPlatform(Platform):
         location = self.location or "(looked up in the workspace at trigger time)"
         selector = {"repositoryLocationName": location, "repositoryName": self.repository, "jobName": request.job}
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        headers.update(dict.fromkeys(self._auth_headers(), MASK))
+        headers.update(masked(self._auth))
         body = {"query": LAUNCH, "variables": {"params": self._params(request, selector)}}
         return PreparedRequest("POST", self.endpoint, headers, body)
 
@@ -398,18 +387,24 @@ class DagsterPlatform(Platform):
         selector = self._selector(request.job, deadline)
         what = f"launch Dagster job {request.job}"
         variables = {"params": self._params(request, selector)}
-        attempts = max(1, self.http.options.max_attempts)
-        for attempt in range(attempts):
+        retrying = Retrying(
+            stop=stop_after_attempt(max(1, self.http.options.max_attempts))
+            | stop_before_deadline(deadline, self.clock),
+            wait=wait_backoff(self.http.options.backoff),
+            clock=self.clock,
+        )
+        for _ in retrying:
             try:
                 data, response = self._post(LAUNCH, variables, what, deadline, idempotent=False)
                 break
-            except UnreachableError:
+            except UnreachableError as exc:
                 # launchRun is not idempotent: the run may exist although the answer was lost.
                 existing = self._find(request.idempotency_key, deadline)
                 if existing is not None:
                     return TriggerOutcome(run=existing)
-                if attempt + 1 >= attempts or self._sleep_before_retry(attempt, deadline):
-                    raise
+                lost = exc
+        else:
+            raise lost
         result = data["launchRun"]
         if result.get("__typename") != "LaunchRunSuccess":
             if result.get("__typename") in NOT_FOUND_TYPES:
@@ -418,15 +413,6 @@ class DagsterPlatform(Platform):
         run = result["run"]
         self._note_skew(run.get("creationTime"), response)
         return TriggerOutcome(run=self._ref(run))
-
-    def _sleep_before_retry(self, attempt: int, deadline: float | None) -> bool:
-        """True when no retry fits before the deadline; Interrupted on SIGINT/SIGTERM."""
-        wait = self.http.options.backoff.delay(attempt)
-        if deadline is not None and self.clock.monotonic() + wait > deadline:
-            return True
-        if self.clock.sleep(wait):
-            raise Interrupted(self.clock.signum or 15)
-        return False
 
     def _note_skew(self, created: Any, response: requests.Response) -> None:
         if created is not None:
@@ -535,7 +521,7 @@ class DagsterPlatform(Platform):
             events = RunEvents.open(
                 self.endpoint,
                 run.run_id,
-                headers=self._auth_headers(),
+                headers=self._auth,
                 tls=self.http.options.tls,
                 timeout=self.connect_timeout(deadline),
             )
@@ -619,7 +605,7 @@ class DagsterPlatform(Platform):
                     late_polls += 1
                 delay = next_delay(server_now, window, late_polls)
                 yield from self._sleep(delay, deadline, status)
-                if self.clock.stop.is_set() or self.clock.monotonic() >= deadline:
+                if self.clock.cancellation.is_set() or self.clock.monotonic() >= deadline:
                     return
                 (info, status), _ = self._poll(run, deadline)
         finally:
@@ -633,7 +619,7 @@ class DagsterPlatform(Platform):
             left = wake - self.clock.monotonic()
             if left <= 0:
                 return
-            if self.clock.sleep(min(left, KEEPALIVE_S)):
+            if self.clock.sleep(min(left, KEEPALIVE_S), self.clock.cancellation.event):
                 yield status  # interrupted: the runner sees the stop flag and cancels
                 return
             if wake - self.clock.monotonic() > 0:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,21 +76,6 @@ AUTH_CODES = frozenset({10043, 10148, 30001, 30002})
 # Codes a status or log read may meet while the scheduler is busy (internal error, host not set yet).
 TRANSIENT_CODES = frozenset({10000})
 
-DEFAULTS: dict[str, Any] = {
-    "api-version": "3.3",
-    "failure-strategy": "END",
-    "warning-type": "NONE",
-    "worker-group": None,
-    "tenant-code": None,
-    "environment-code": None,
-    "warning-group-id": None,
-    "priority": None,
-    "dry-run": False,
-    "correlation-param": "TRIGGER_SCHEDULE_KEY",
-    "provenance-params": True,
-    "log-lines": 500,
-    "lookup-limit": 20,
-}
 
 PROVENANCE_PARAMS = {
     "ci.repository": "TRIGGER_SCHEDULE_REPOSITORY",
@@ -127,40 +111,63 @@ class DolphinSchedulerPlatform(Platform):
                 "description": "Code of the project that holds the workflow definitions (a number).",
             },
             "api-version": {
+                "default": "3.3",
                 "enum": ["3.2", "3.3"],
                 "description": "3.2: start-process-instance + process-instances; 3.3: start-workflow-instance "
                 "+ workflow-instances (3.3 and later).",
             },
-            "failure-strategy": {"enum": ["END", "CONTINUE"], "description": "failureStrategy of the run."},
+            "failure-strategy": {
+                "default": "END",
+                "enum": ["END", "CONTINUE"],
+                "description": "failureStrategy of the run.",
+            },
             "warning-type": {
+                "default": "NONE",
                 "enum": ["NONE", "SUCCESS", "FAILURE", "ALL", "GLOBAL"],
                 "description": "warningType: which outcomes alert (GLOBAL: 3.2 only).",
             },
-            "warning-group-id": {"type": "integer", "description": "warningGroupId (alert group)."},
-            "worker-group": {"type": "string", "description": "workerGroup (server default: default)."},
-            "tenant-code": {"type": "string", "description": "tenantCode (server default: default)."},
-            "environment-code": {"type": "integer", "description": "environmentCode (server default: -1)."},
+            "warning-group-id": {"default": None, "type": "integer", "description": "warningGroupId (alert group)."},
+            "worker-group": {
+                "default": None,
+                "type": "string",
+                "description": "workerGroup (server default: default).",
+            },
+            "tenant-code": {"default": None, "type": "string", "description": "tenantCode (server default: default)."},
+            "environment-code": {
+                "default": None,
+                "type": "integer",
+                "description": "environmentCode (server default: -1).",
+            },
             "priority": {
+                "default": None,
                 "enum": ["HIGHEST", "HIGH", "MEDIUM", "LOW", "LOWEST"],
                 "description": "Instance priority (processInstancePriority / workflowInstancePriority).",
             },
-            "dry-run": {"type": "boolean", "description": "dryRun=1: the server runs no task (checks only)."},
+            "dry-run": {
+                "default": False,
+                "type": "boolean",
+                "description": "dryRun=1: the server runs no task (checks only).",
+            },
             "correlation-param": {
+                "default": "TRIGGER_SCHEDULE_KEY",
                 "type": ["string", "null"],
                 "description": "Start parameter carrying the idempotency key, so a CI re-run finds and adopts "
                 "its run; null: never adopt.",
             },
             "provenance-params": {
+                "default": True,
                 "type": "boolean",
                 "description": "Add TRIGGER_SCHEDULE_REPOSITORY/_SHA/_PIPELINE_URL/_ACTOR start parameters.",
             },
             "log-lines": {
+                "default": 500,
                 "type": "integer",
                 "minimum": 1,
                 "maximum": 10000,
                 "description": "Lines per log/detail request.",
             },
             "lookup-limit": {
+                "default": 20,
                 "type": "integer",
                 "minimum": 1,
                 "maximum": 200,
@@ -171,7 +178,6 @@ class DolphinSchedulerPlatform(Platform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.opts: dict[str, Any] = {**DEFAULTS, **dict(self.config.options)}
         project = str(self.opts.get("project-code") or "")
         if not project.isdigit():
             raise ConfigError(
@@ -323,9 +329,8 @@ class DolphinSchedulerPlatform(Platform):
             if attempt + 1 >= attempts:
                 break
             pause = min(0.2 * (attempt + 1), 1.0)
-            if not interruptible:
-                time.sleep(pause)  # cancelling after a stop signal, which would wake clock.sleep at once
-            elif self.clock.sleep(pause):
+            # A cancel runs after the stop signal: only other waits end early when it is set.
+            if self.clock.sleep(pause, self.clock.cancellation.event if interruptible else None):
                 return None
         return None
 
@@ -462,7 +467,7 @@ class DolphinSchedulerPlatform(Platform):
             # READY_STOP: a stop is already under way (3.2 refuses a second one).
             if current.state.terminal or current.raw == "READY_STOP":
                 return
-            time.sleep(0.3)  # not clock.sleep: cancelling runs after the stop signal, which wakes it at once
+            self.clock.sleep(0.3)  # not woken by the stop signal: cancelling runs after it
         raise PlatformError(
             f"instance {instance}: the scheduler kept refusing to stop it",
             hint="stop it in the DolphinScheduler UI; 3.2 stops only RUNNING_EXECUTION and READY_PAUSE instances",

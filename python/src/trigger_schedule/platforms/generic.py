@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +26,7 @@ from trigger_schedule.platforms.base import (
     RunStatus,
     TriggerOutcome,
     TriggerRequest,
+    auth_headers,
 )
 from trigger_schedule.secrets import MASK, read_secret
 
@@ -38,25 +37,6 @@ DEFAULT_STATES: dict[str, RunState] = {
     **dict.fromkeys(("cancelled", "canceled", "aborted", "stopped", "killed"), RunState.CANCELLED),
 }
 
-DEFAULTS: dict[str, Any] = {
-    "trigger-url": "{url}/v1/jobs/trigger",
-    "run-id-pointer": ["/runId", "/id"],
-    "run-url-pointer": ["/runUrl", "/url"],
-    "run-url": None,
-    "status-url": "{url}/v1/jobs/runs/{runId}",
-    "status-pointer": "/status",
-    "states": {},
-    "find-url": "{url}/v1/jobs/runs?idempotencyKey={idempotencyKey}",
-    "find-pointer": "/runs",
-    "active-url": "{url}/v1/jobs/runs?jobName={job}&active=true",
-    "logs-url": "{url}/v1/jobs/runs/{runId}/logs?offset={offset}",
-    "logs-content-pointer": "/content",
-    "logs-offset-pointer": "/nextOffset",
-    "cancel-url": "{url}/v1/jobs/runs/{runId}/cancel",
-    "cancel-method": "POST",
-    "idempotency-header": "Idempotency-Key",
-    "signing": None,
-}
 
 _URL_OR_OFF = {"type": ["string", "null"]}
 _POINTERS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
@@ -69,30 +49,73 @@ class GenericPlatform(Platform):
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "trigger-url": {"type": "string", "description": "Trigger endpoint (POST)."},
-            "run-id-pointer": {**_POINTERS, "description": "JSON pointer(s) to the run id in the trigger answer."},
-            "run-url-pointer": {**_POINTERS, "description": "JSON pointer(s) to a link to the run."},
-            "run-url": {**_URL_OR_OFF, "description": "Link template for the run when the answer has none."},
-            "status-url": {"type": "string", "description": "Status endpoint (GET)."},
-            "status-pointer": {"type": "string", "description": "JSON pointer to the state word."},
+            "trigger-url": {
+                "default": "{url}/v1/jobs/trigger",
+                "type": "string",
+                "description": "Trigger endpoint (POST).",
+            },
+            "run-id-pointer": {
+                "default": ["/runId", "/id"],
+                **_POINTERS,
+                "description": "JSON pointer(s) to the run id in the trigger answer.",
+            },
+            "run-url-pointer": {
+                "default": ["/runUrl", "/url"],
+                **_POINTERS,
+                "description": "JSON pointer(s) to a link to the run.",
+            },
+            "run-url": {
+                "default": None,
+                **_URL_OR_OFF,
+                "description": "Link template for the run when the answer has none.",
+            },
+            "status-url": {
+                "default": "{url}/v1/jobs/runs/{runId}",
+                "type": "string",
+                "description": "Status endpoint (GET).",
+            },
+            "status-pointer": {
+                "default": "/status",
+                "type": "string",
+                "description": "JSON pointer to the state word.",
+            },
             "states": {
+                "default": {},
                 "type": "object",
                 "additionalProperties": {"enum": ["running", "succeeded", "failed", "cancelled"]},
                 "description": "Extra state words mapped to running/succeeded/failed/cancelled.",
             },
-            "find-url": {**_URL_OR_OFF, "description": "Lookup of runs by idempotency key (GET); null: none."},
-            "find-pointer": {"type": "string", "description": "JSON pointer to the list of runs found."},
+            "find-url": {
+                "default": "{url}/v1/jobs/runs?idempotencyKey={idempotencyKey}",
+                **_URL_OR_OFF,
+                "description": "Lookup of runs by idempotency key (GET); null: none.",
+            },
+            "find-pointer": {
+                "default": "/runs",
+                "type": "string",
+                "description": "JSON pointer to the list of runs found.",
+            },
             "active-url": {
+                "default": "{url}/v1/jobs/runs?jobName={job}&active=true",
                 **_URL_OR_OFF,
                 "description": "Lookup of a job's unfinished runs (GET), for concurrency policies; null: none.",
             },
-            "logs-url": {**_URL_OR_OFF, "description": "Offset-based logs endpoint (GET); null: none."},
-            "logs-content-pointer": {"type": "string"},
-            "logs-offset-pointer": {"type": "string"},
-            "cancel-url": {**_URL_OR_OFF, "description": "Cancel endpoint; null: cannot cancel."},
-            "cancel-method": {"enum": ["POST", "PUT", "PATCH", "DELETE"]},
-            "idempotency-header": {"type": "string"},
+            "logs-url": {
+                "default": "{url}/v1/jobs/runs/{runId}/logs?offset={offset}",
+                **_URL_OR_OFF,
+                "description": "Offset-based logs endpoint (GET); null: none.",
+            },
+            "logs-content-pointer": {"default": "/content", "type": "string"},
+            "logs-offset-pointer": {"default": "/nextOffset", "type": "string"},
+            "cancel-url": {
+                "default": "{url}/v1/jobs/runs/{runId}/cancel",
+                **_URL_OR_OFF,
+                "description": "Cancel endpoint; null: cannot cancel.",
+            },
+            "cancel-method": {"default": "POST", "enum": ["POST", "PUT", "PATCH", "DELETE"]},
+            "idempotency-header": {"default": "Idempotency-Key", "type": "string"},
             "signing": {
+                "default": None,
                 "type": ["object", "null"],
                 "additionalProperties": False,
                 "required": ["secret-env"],
@@ -108,7 +131,7 @@ class GenericPlatform(Platform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.opts: dict[str, Any] = {**DEFAULTS, **dict(self.config.options)}
+        self._auth = auth_headers(self.config)
         self.states = {**DEFAULT_STATES, **{k.lower(): RunState(v) for k, v in self.opts["states"].items()}}
         self._signing_secret: bytes | None = None
         signing = self.opts["signing"]
@@ -132,19 +155,6 @@ class GenericPlatform(Platform):
         encoded = {k: quote(str(v), safe="") for k, v in values.items()}
         return template.format(url=self.config.url.rstrip("/"), **encoded)
 
-    def _auth_headers(self) -> dict[str, str]:
-        cfg = self.config
-        if cfg.auth_type == "none" or (cfg.token is None and cfg.auth_type != "basic"):
-            return {}
-        if cfg.auth_type == "basic":
-            import base64
-
-            pair = f"{cfg.username or ''}:{cfg.password or ''}".encode()
-            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-        if cfg.auth_type == "header":
-            return {cfg.auth_header: cfg.token or ""}
-        return {"Authorization": f"Bearer {cfg.token}"}
-
     def _trigger_parts(self, request: TriggerRequest) -> tuple[str, dict[str, str], bytes]:
         body = json.dumps(
             {"jobName": request.job, "parameters": dict(request.params)},
@@ -155,11 +165,11 @@ class GenericPlatform(Platform):
             "Content-Type": "application/json",
             "Accept": "application/json",
             self.opts["idempotency-header"]: request.idempotency_key,
-            **self._auth_headers(),
+            **self._auth,
         }
         if self._signing_secret is not None:
             signing = self.opts["signing"]
-            stamp = str(int(time.time()))
+            stamp = str(int(self.clock.now().timestamp()))
             digest = hmac.new(self._signing_secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
             headers[signing.get("timestamp-header", "X-Trigger-Schedule-Timestamp")] = stamp
             headers[signing.get("signature-header", "X-Trigger-Schedule-Signature")] = f"sha256={digest}"
@@ -168,7 +178,8 @@ class GenericPlatform(Platform):
     def prepare_trigger(self, request: TriggerRequest) -> PreparedRequest:
         url, headers, body = self._trigger_parts(request)
         shown = {
-            k: (MASK if k.lower() == "authorization" or "signature" in k.lower() else v) for k, v in headers.items()
+            k: (MASK if k in self._auth or k.lower() == "authorization" or "signature" in k.lower() else v)
+            for k, v in headers.items()
         }
         return PreparedRequest("POST", url, shown, json.loads(body))
 
@@ -191,7 +202,7 @@ class GenericPlatform(Platform):
         response = self.http.request(
             "GET",
             url,
-            headers=self._auth_headers(),
+            headers=self._auth,
             what=f"look up earlier runs of {request.job}",
             deadline=deadline,
             raise_for_status=False,
@@ -217,7 +228,7 @@ class GenericPlatform(Platform):
         response = self.http.request(
             "GET",
             self._url(template, job=job),
-            headers=self._auth_headers(),
+            headers=self._auth,
             what=f"list active runs of {job}",
             deadline=deadline,
         )
@@ -229,7 +240,7 @@ class GenericPlatform(Platform):
         response = self.http.request(
             "GET",
             url,
-            headers={"Accept": "application/json", **self._auth_headers()},
+            headers={"Accept": "application/json", **self._auth},
             what=f"status of run {run.run_id}",
             deadline=deadline,
         )
@@ -249,7 +260,7 @@ class GenericPlatform(Platform):
         offset = int(cursor or 0)
         url = self._url(self.opts["logs-url"], runId=run.run_id, offset=offset)
         response = self.http.request(
-            "GET", url, headers=self._auth_headers(), what=f"logs of run {run.run_id}", raise_for_status=False
+            "GET", url, headers=self._auth, what=f"logs of run {run.run_id}", raise_for_status=False
         )
         if response.status_code in (404, 405, 501):
             self._logs_supported = False
@@ -270,7 +281,7 @@ class GenericPlatform(Platform):
         self.http.request(
             self.opts["cancel-method"],
             self._url(template, runId=run.run_id),
-            headers=self._auth_headers(),
+            headers=self._auth,
             what=f"cancel run {run.run_id}",
         )
 
@@ -293,7 +304,3 @@ def _as_list(value: str | list[str]) -> list[str]:
 
 def _json(response: requests.Response, what: str) -> Any:
     return json_body(response, what, hint="check the platform url points at the scheduler's API, not its web UI")
-
-
-def describe_defaults() -> Mapping[str, Any]:
-    return DEFAULTS

@@ -100,15 +100,15 @@ class PowerJobPlatform(Platform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        opts = dict(self.config.options)
+        opts = self.opts
         self.base = self.config.url.rstrip("/") + "/openApi"
         self.app_name = opts.get("app") or self.config.username or ""
         # The app password: basic auth's password, else the token variable (bearer/header).
         self.app_password = self.config.password if self.config.auth_type == "basic" else self.config.token
-        self.login_mode: str = opts.get("login", "auto")
-        self.metadata_key: str | None = opts.get("metadata-key", "_triggerSchedule")
-        self.adopt: bool = bool(opts.get("adopt", True)) and self.metadata_key is not None
-        self.lookup_window = parse_duration(opts.get("lookup-window", "24h"), "options.lookup-window")
+        self.login_mode: str = opts["login"]
+        self.metadata_key: str | None = opts["metadata-key"]
+        self.adopt: bool = bool(opts["adopt"]) and self.metadata_key is not None
+        self.lookup_window = parse_duration(opts["lookup-window"], "options.lookup-window")
         self._session: _Session | None = None
         self._job_ids: dict[str, int] = {}
         if not self.app_name:

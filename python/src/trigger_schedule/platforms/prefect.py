@@ -35,6 +35,7 @@ from trigger_schedule.platforms.base import (
     RunStatus,
     TriggerOutcome,
     TriggerRequest,
+    auth_headers,
 )
 from trigger_schedule.platforms.prefect_events import FlowRunEvents
 from trigger_schedule.secrets import MASK, REDACTOR
@@ -120,10 +121,8 @@ class PrefectPlatform(Platform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        options = dict(self.config.options)
-        self.api = api_url(self.config.url, options.get("api-path", "/api"))
-        self.ui = (options.get("ui-url") or ui_url(self.api)).rstrip("/")
-        self.options = options
+        self.api = api_url(self.config.url, self.opts["api-path"])
+        self.ui = (self.opts.get("ui-url") or ui_url(self.api)).rstrip("/")
         self._deployments: dict[str, str] = {}
         self._terminal_at: dict[str, float] = {}
         self._auth = self._auth_headers()
@@ -142,17 +141,13 @@ class PrefectPlatform(Platform):
         return None if cfg.auth_type == "none" else cfg.token
 
     def _auth_headers(self) -> dict[str, str]:
-        cfg = self.config
         credential = self._auth_string()
-        if not credential:
-            return {}
-        if cfg.auth_type == "basic":
-            encoded = base64.b64encode(credential.encode()).decode()
-            REDACTOR.add(encoded)
-            return {"Authorization": f"Basic {encoded}"}
-        if cfg.auth_type == "header":
-            return {cfg.auth_header: credential}
-        return {"Authorization": f"Bearer {credential}"}
+        if not credential or self.config.auth_type != "basic":
+            return auth_headers(self.config)
+        # The auth string may be the password alone ("user:pass" in one secret): encoded as it is.
+        encoded = base64.b64encode(credential.encode()).decode()
+        REDACTOR.add(encoded)
+        return {"Authorization": f"Basic {encoded}"}
 
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
         headers = {"Accept": "application/json", **self._auth}
@@ -161,7 +156,7 @@ class PrefectPlatform(Platform):
     # -- trigger ----------------------------------------------------------------------------
 
     def _body(self, request: TriggerRequest) -> dict[str, Any]:
-        tags = [str(t) for t in self.options.get("tags", [])]
+        tags = [str(t) for t in self.opts.get("tags", [])]
         for key in _PROVENANCE_TAGS:
             value = request.provenance.get(f"ci.{key}")
             if value:
@@ -176,10 +171,10 @@ class PrefectPlatform(Platform):
                 "type": "SCHEDULED",
                 "state_details": {"scheduled_time": request.start_at.astimezone(timezone.utc).isoformat()},
             }
-        if self.options.get("work-queue-name"):
-            body["work_queue_name"] = self.options["work-queue-name"]
-        if self.options.get("job-variables"):
-            body["job_variables"] = dict(self.options["job-variables"])
+        if self.opts.get("work-queue-name"):
+            body["work_queue_name"] = self.opts["work-queue-name"]
+        if self.opts.get("job-variables"):
+            body["job_variables"] = dict(self.opts["job-variables"])
         return body
 
     def prepare_trigger(self, request: TriggerRequest) -> PreparedRequest:
@@ -276,7 +271,7 @@ class PrefectPlatform(Platform):
         return RunStatus(state=state, raw=state_name or state_type.title(), url=run.url or self.run_url(run.run_id))
 
     def watch(self, run: RunRef, deadline: float) -> Iterator[RunStatus] | None:
-        return self._follow_events(run, deadline) if self.options.get("events", True) else None
+        return self._follow_events(run, deadline) if self.opts["events"] else None
 
     def _follow_events(self, run: RunRef, deadline: float) -> Iterator[RunStatus]:
         """States as Prefect pushes them; the REST state is read at the start, at the end, and every 30 s.
@@ -289,6 +284,7 @@ class PrefectPlatform(Platform):
             token=self._auth_string(),
             tls=self.http.options.tls,
             timeout=self.connect_timeout(deadline),
+            now=self.clock.now(),
         )
         try:
             # Read after subscribing: a change before this read is in it, every later one is pushed.
@@ -316,7 +312,7 @@ class PrefectPlatform(Platform):
         # The run is over; its last lines are still on their way (a bounded wait, not a poll forever).
         for _ in range(int(LATE_LOGS_S / LATE_LOGS_POLL_S) + 1):
             left = terminal_at + LATE_LOGS_S - self.clock.monotonic()
-            if left <= 0 or self.clock.sleep(min(LATE_LOGS_POLL_S, left)):
+            if left <= 0 or self.clock.sleep(min(LATE_LOGS_POLL_S, left), self.clock.cancellation.event):
                 break
             try:
                 more, position = self._read_logs(run, position)

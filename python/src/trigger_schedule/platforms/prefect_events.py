@@ -45,14 +45,16 @@ class FlowRunEvents:
         self._resource = f"prefect.flow-run.{run_id}"
 
     @classmethod
-    def open(cls, api: str, run_id: str, *, token: str | None, tls: TlsOptions, timeout: float) -> FlowRunEvents:
+    def open(
+        cls, api: str, run_id: str, *, token: str | None, tls: TlsOptions, timeout: float, now: datetime | None = None
+    ) -> FlowRunEvents:
         socket = JsonSocket.open(events_url(api), what=WHAT, subprotocol="prefect", tls=tls, timeout=timeout)
         try:
             socket.send({"type": "auth", "token": token})
             reply = socket.receive(timeout)
             if not reply or reply.get("type") != "auth_success":
                 raise UnreachableError(f"{WHAT} did not accept the credentials")
-            socket.send({"type": "filter", "filter": flow_run_filter(run_id), "backfill": False})
+            socket.send({"type": "filter", "filter": flow_run_filter(run_id, now), "backfill": False})
         except BaseException:
             socket.close()
             raise

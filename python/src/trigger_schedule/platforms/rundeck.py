@@ -42,15 +42,6 @@ STATES: dict[str, RunState] = {
     "aborted": RunState.CANCELLED,
 }
 
-DEFAULTS: dict[str, Any] = {
-    "api-version": DEFAULT_API_VERSION,
-    "key-option": "trigger_schedule_key",
-    "provenance-option": "trigger_schedule_ci",
-    "loglevel": None,
-    "as-user": None,
-    "filter": None,
-    "find-max": 50,
-}
 
 _OPTION_NAME = {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_.-]+$"}
 
@@ -64,31 +55,41 @@ class RundeckPlatform(Platform):
         "additionalProperties": False,
         "properties": {
             "api-version": {
+                "default": DEFAULT_API_VERSION,
                 "type": "integer",
                 "minimum": 18,
                 "description": "Rundeck API version in the URL (default 44, which needs Rundeck 4.11 or newer; "
                 "18 or later: options and runAtTime need 18).",
             },
             "key-option": {
+                "default": "trigger_schedule_key",
                 **_OPTION_NAME,
                 "description": "Job option that carries the idempotency key, so a re-run finds and adopts "
                 "its execution (default trigger_schedule_key); null: no adoption.",
             },
             "provenance-option": {
+                "default": "trigger_schedule_ci",
                 **_OPTION_NAME,
                 "description": "Job option that carries the CI provenance (repository, sha, pipeline URL, "
                 "actor) (default trigger_schedule_ci); null: send none.",
             },
             "loglevel": {
+                "default": None,
                 "enum": ["DEBUG", "VERBOSE", "INFO", "WARN", "ERROR", None],
                 "description": "Log level of the execution (`loglevel`).",
             },
             "as-user": {
+                "default": None,
                 "type": ["string", "null"],
                 "description": "Run as this user (`asUser`; the token needs the runAs permission).",
             },
-            "filter": {"type": ["string", "null"], "description": "Node filter overriding the job's (`filter`)."},
+            "filter": {
+                "default": None,
+                "type": ["string", "null"],
+                "description": "Node filter overriding the job's (`filter`).",
+            },
             "find-max": {
+                "default": 50,
                 "type": "integer",
                 "minimum": 1,
                 "maximum": 1000,
@@ -100,7 +101,6 @@ class RundeckPlatform(Platform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.opts: dict[str, Any] = {**DEFAULTS, **dict(self.config.options)}
         if self.config.auth_type == "basic":
             raise ConfigError(
                 f"platform {self.config.name}: Rundeck's API takes an API token, not a username and password",

@@ -22,7 +22,8 @@ from typing import Any
 
 import requests
 
-from trigger_schedule.errors import AuthError, ConfigError, Interrupted, PlatformError, RejectedError
+from trigger_schedule.backoff import Backoff
+from trigger_schedule.errors import AuthError, ConfigError, PlatformError, RejectedError
 from trigger_schedule.http import json_body, raise_for_response
 from trigger_schedule.platforms.base import (
     LogChunk,
@@ -34,6 +35,7 @@ from trigger_schedule.platforms.base import (
     TriggerOutcome,
     TriggerRequest,
 )
+from trigger_schedule.retrying import Retrying, stop_until, wait_backoff
 from trigger_schedule.secrets import MASK, REDACTOR
 
 SUCCESS = 200  # ReturnT.SUCCESS_CODE, also XxlJobContext.HANDLE_CODE_SUCCESS
@@ -58,17 +60,6 @@ THREAD_GONE = "job thread already killed."
 MAX_PARAM = 512  # tables_xxl_job.sql: xxl_job_log.executor_param varchar(512)
 LOG_STATUS_RUNNING = 3  # pageList: trigger_code = 200 AND handle_code = 0
 
-DEFAULTS: dict[str, Any] = {
-    "api-version": 2,
-    "job-group": 0,
-    "address-list": "",
-    "marker-key": "_trigger_schedule",
-    "find-max": 50,
-    "find-timeout": 30,
-    "provenance": True,
-    "kill-shared": False,
-}
-
 
 class XxlJobPlatform(Platform):
     type_name = "xxl-job"
@@ -78,46 +69,54 @@ class XxlJobPlatform(Platform):
         "additionalProperties": False,
         "properties": {
             "api-version": {
+                "default": 2,
                 "enum": [2, 3],
                 "description": "Admin generation: 2 for 2.x to 3.1 (POST /login, cookie XXL_JOB_LOGIN_IDENTITY), "
                 "3 for 3.2 to 3.3.x (POST /auth/doLogin, cookie xxl_job_login_token; 3.3's Response answers are "
                 "told from 3.2's ReturnT by their shape). Default 2.",
             },
             "job-group": {
+                "default": 0,
                 "type": "integer",
                 "minimum": 0,
                 "description": "Executor group id of the job (`jobGroup` of the log list; a non-admin user "
                 "must name a group it has permission for). Default 0.",
             },
             "address-list": {
+                "default": "",
                 "type": "string",
                 "description": "Executor addresses to run on (`addressList`, comma-separated); empty: the "
                 "job's own routing. Default empty.",
             },
             "marker-key": {
+                "default": "_trigger_schedule",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_.-]+$",
                 "description": "Key of the executorParam JSON that carries the idempotency key and CI "
                 "provenance; the run is recognised by it (default _trigger_schedule).",
             },
             "find-max": {
+                "default": 50,
                 "type": "integer",
                 "minimum": 1,
                 "maximum": 1000,
                 "description": "How many of the job's newest logs are searched for the run (default 50).",
             },
             "provenance": {
+                "default": True,
                 "type": "boolean",
                 "description": "Carry the CI provenance (repository, sha, ref, pipeline URL, actor) in the "
                 "marker (default true); dropped by itself when executorParam would exceed 512 characters.",
             },
             "kill-shared": {
+                "default": False,
                 "type": "boolean",
                 "description": "Cancel a run even when other runs of the job run or wait on the same executor: "
                 "XXL-JOB kills the job's thread there, which stops them all (default false: such a cancel is "
                 "refused; set true with concurrency: cancel-previous).",
             },
             "find-timeout": {
+                "default": 30,
                 "type": "number",
                 "minimum": 1,
                 "description": "Seconds to wait for the triggered run's log to appear (default 30).",
@@ -127,7 +126,6 @@ class XxlJobPlatform(Platform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.opts: dict[str, Any] = {**DEFAULTS, **dict(self.config.options)}
         self._cookie: str | None = None
         if self.config.auth_type not in ("basic", "none"):
             raise ConfigError(
@@ -286,21 +284,19 @@ class XxlJobPlatform(Platform):
     def _await_log(self, request: TriggerRequest, floor: int, deadline: float | None) -> RunRef:
         what = f"find the log of XXL-JOB job {request.job}"
         limit = self.clock.monotonic() + float(self.opts["find-timeout"])
-        pause = 0.2
-        while True:
+        for _ in Retrying(
+            stop=stop_until(limit, self.clock) | stop_until(deadline, self.clock),
+            wait=wait_backoff(Backoff(initial=0.2, cap=1.0, factor=1.5, jitter=False)),
+            clock=self.clock,
+        ):
             found = self._find(request, what, deadline, floor)
             if found is not None:
                 return found
-            now = self.clock.monotonic()
-            if now >= limit or (deadline is not None and now >= deadline):
-                raise PlatformError(
-                    f"{what}: no log carrying this trigger's marker appeared within "
-                    f"{self.opts['find-timeout']} s (the trigger was sent)",
-                    hint="check the admin's trigger pool is running; raise find-timeout or find-max",
-                )
-            if self.clock.sleep(pause):
-                raise Interrupted(int(getattr(self.clock, "signum", 0)) or 15)
-            pause = min(pause * 1.5, 1.0)
+        raise PlatformError(
+            f"{what}: no log carrying this trigger's marker appeared within "
+            f"{self.opts['find-timeout']} s (the trigger was sent)",
+            hint="check the admin's trigger pool is running; raise find-timeout or find-max",
+        )
 
     def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
         return self._find(request, f"look up earlier runs of XXL-JOB job {request.job}", deadline, 0)

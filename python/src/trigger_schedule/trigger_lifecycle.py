@@ -1,5 +1,5 @@
-"""One trigger from decision to outcome: condition, window, delay, gate, concurrency, attempts,
-waiting, compensation and notifications."""
+"""The lifecycle of one trigger, from decision to outcome: condition, window, delay, gate, concurrency,
+attempts, waiting, compensation and notifications."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from trigger_schedule import notify
 from trigger_schedule.backoff import Backoff
@@ -21,22 +21,27 @@ from trigger_schedule.gate import GateFailed, wait_until_healthy
 from trigger_schedule.idempotency import idempotency_key
 from trigger_schedule.plan import TriggerSpec
 from trigger_schedule.platforms.base import Platform, RunRef, RunState, RunStatus, TriggerRequest
+from trigger_schedule.results import Decision, Status, TriggerResult
+from trigger_schedule.retrying import Retrying, pause, stop_after_attempt, wait_fixed, wait_within
 from trigger_schedule.secrets import REDACTOR
 from trigger_schedule.templating import render
 from trigger_schedule.urls import resolve_url
 from trigger_schedule.waiting import wait_for_run
 
-if TYPE_CHECKING:
-    from trigger_schedule.runner import RunOptions, TriggerResult
-
-_STATUS_OF_STATE = {RunState.SUCCEEDED: "succeeded", RunState.FAILED: "failed", RunState.CANCELLED: "cancelled"}
+_STATUS_OF_STATE = {
+    RunState.SUCCEEDED: Status.SUCCEEDED,
+    RunState.FAILED: Status.FAILED,
+    RunState.CANCELLED: Status.CANCELLED,
+}
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class TriggerExecution:
+class TriggerLifecycle:
+    """One trigger from decision to outcome; fills in its TriggerResult."""
+
     def __init__(
         self,
         trigger: TriggerSpec,
@@ -46,8 +51,9 @@ class TriggerExecution:
         platform_of: Callable[[str], Platform],
         clock: Clock,
         console: Console,
-        options: RunOptions,
         environ: Mapping[str, str],
+        dry_run: bool = False,
+        force_new: bool = False,
     ) -> None:
         self.trigger = trigger
         self.result = result
@@ -55,8 +61,9 @@ class TriggerExecution:
         self.platform_of = platform_of
         self.clock = clock
         self.console = console
-        self.options = options
         self.environ = environ
+        self.dry_run = dry_run
+        self.force_new = force_new
         self.run: RunRef | None = None
 
     def say(self, text: str) -> None:
@@ -71,31 +78,31 @@ class TriggerExecution:
         try:
             self._decide_and_start(started, deadline)
         except Interrupted as exc:
-            result.status = "cancelled"
+            result.status = Status.CANCELLED
             result.reason = self._after_interrupt(exc)
             result.exit_code = int(exc.exit_code)
         except WaitTimeout as exc:
-            result.status = "timed-out"
+            result.status = Status.TIMED_OUT
             result.exit_code = int(exc.exit_code)
             result.reason = exc.message
             if trigger.on_timeout == "cancel" and result.run_id:
                 result.reason += "; " + self._cancel("timeout")
         except GateFailed as exc:
-            result.decision = result.status = "gate-failed"
+            result.decision, result.status = Decision.GATE_FAILED, Status.GATE_FAILED
             result.exit_code = int(exc.exit_code)
             result.reason = exc.message
             self.console.error(f"[{trigger.name}] {exc}")
         except TriggerScheduleError as exc:
-            result.status = "error"
-            if result.decision == "pending":
-                result.decision = "error"
+            result.status = Status.ERROR
+            if result.decision is Decision.PENDING:
+                result.decision = Decision.ERROR
             result.exit_code = int(exc.exit_code)
             result.reason = str(exc)
             self.console.error(f"[{trigger.name}] {exc}")
         except Exception as exc:  # a bug: this trigger reports it, the others go on
-            result.status = "error"
-            if result.decision == "pending":
-                result.decision = "error"
+            result.status = Status.ERROR
+            if result.decision is Decision.PENDING:
+                result.decision = Decision.ERROR
             result.exit_code = int(ExitCode.INTERNAL)
             result.reason = f"internal error: {type(exc).__name__}: {exc}"
             self.console.error(f"[{trigger.name}] {result.reason}")
@@ -103,10 +110,14 @@ class TriggerExecution:
 
             self.console.debug(traceback.format_exc())  # shown under --debug, redacted like every line
         finally:
-            if result.decision not in ("skipped", "pending") or result.run_id:
+            if result.decision not in (Decision.SKIPPED, Decision.PENDING) or result.run_id:
                 result.finished_at = _iso(self.clock.now())
                 result.duration_s = round(self.clock.monotonic() - started, 3)
-        if result.status in ("failed", "timed-out") and trigger.on_failure and not self.clock.stop.is_set():
+        if (
+            result.status in (Status.FAILED, Status.TIMED_OUT)
+            and trigger.on_failure
+            and not self.clock.cancellation.is_set()
+        ):
             self._compensate()
         self._notify()
 
@@ -119,7 +130,7 @@ class TriggerExecution:
         result.reason = decision.reason
         params = render(dict(trigger.params), self.context, trigger.where + ".params")
         result.params = REDACTOR.redact_data(params)
-        force_new = trigger.force_new or self.options.force_new
+        force_new = trigger.force_new or self.force_new
         key = idempotency_key(self.context, trigger.name, trigger.job)
         if force_new:  # a fresh key, or the scheduler would hand back the earlier run
             key = f"{key}-{secrets.token_hex(4)}"
@@ -135,7 +146,7 @@ class TriggerExecution:
             provenance=_provenance(self.context),
             start_at=start_at,
         )
-        if self.options.dry_run:
+        if self.dry_run:
             self._dry_run(platform, request)
             return
         self._delay()
@@ -150,7 +161,7 @@ class TriggerExecution:
     # -- before the trigger -----------------------------------------------------------------
 
     def _skip(self, reason: str) -> None:
-        self.result.decision = self.result.status = "skipped"
+        self.result.decision, self.result.status = Decision.SKIPPED, Status.SKIPPED
         self.result.reason = reason
         self.say(f"skipped: {reason}")
 
@@ -176,16 +187,14 @@ class TriggerExecution:
                 f"{where}, after the timeout", hint="raise timeout:, or use window.outside: defer or skip"
             )
         self.say(f"{where}: waiting {format_duration(wait_s)}")
-        if self.clock.sleep(wait_s):
-            raise Interrupted(self.clock.signum or 15)
+        pause(self.clock, wait_s)
         return True, None
 
     def _delay(self) -> None:
         if self.trigger.delay <= 0:
             return
         self.say(f"waiting {format_duration(self.trigger.delay)} before triggering")
-        if self.clock.sleep(self.trigger.delay):
-            raise Interrupted(self.clock.signum or 15)
+        pause(self.clock, self.trigger.delay)
 
     def _concurrency(self, platform: Platform, deadline: float, started: float, force_new: bool) -> bool:
         policy = self.trigger.concurrency
@@ -216,7 +225,7 @@ class TriggerExecution:
 
     def _dry_run(self, platform: Platform, request: TriggerRequest) -> None:
         prepared = platform.prepare_trigger(request)
-        self.result.decision = self.result.status = "dry-run"
+        self.result.decision, self.result.status = Decision.DRY_RUN, Status.DRY_RUN
         self.result.request = {
             "method": prepared.method,
             "url": prepared.url,
@@ -234,19 +243,24 @@ class TriggerExecution:
         self, platform: Platform, request: TriggerRequest, deadline: float, started: float, force_new: bool
     ) -> None:
         trigger, result = self.trigger, self.result
-        for attempt in range(trigger.retries + 1):
+        retrying = Retrying(
+            stop=stop_after_attempt(trigger.retries + 1),
+            wait=wait_within(wait_fixed(trigger.retry_delay), deadline, self.clock),
+            clock=self.clock,
+            before_sleep=lambda state: self.say(
+                f"attempt {state.attempt} failed; retrying in {format_duration(state.next_wait)}"
+            ),
+        )
+        for state in retrying:
             # Retries get keys of their own, still deterministic: a CI re-run adopts them too.
-            key = request.idempotency_key if attempt == 0 else f"{request.idempotency_key}-retry{attempt}"
-            current = TriggerRequest(request.job, request.params, key, request.provenance, request.start_at)
+            retry = state.attempt - 1
+            key = request.idempotency_key if retry == 0 else f"{request.idempotency_key}-retry{retry}"
+            current = replace(request, idempotency_key=key)
             final = self._start_and_wait(platform, current, deadline, started, force_new)
             result.attempt_runs.append({"run_id": result.run_id, "status": result.status, "decision": result.decision})
             result.attempts = len(result.attempt_runs)
-            if final is None or final.state is not RunState.FAILED or attempt == trigger.retries:
+            if final is None or final.state is not RunState.FAILED:
                 break
-            delay = min(trigger.retry_delay, max(0.0, deadline - self.clock.monotonic()))
-            self.say(f"attempt {attempt + 1} failed; retrying in {format_duration(delay)}")
-            if self.clock.sleep(delay):
-                raise Interrupted(self.clock.signum or 15)
 
     def _start_and_wait(
         self, platform: Platform, request: TriggerRequest, deadline: float, started: float, force_new: bool
@@ -259,13 +273,13 @@ class TriggerExecution:
             outcome = platform.trigger(request, deadline)
             run, adopted = outcome.run, outcome.adopted
         self.run = run
-        result.decision = "adopted" if adopted else "triggered"
+        result.decision = Decision.ADOPTED if adopted else Decision.TRIGGERED
         result.run_id, result.run_url = run.run_id, run.url
         verb = "adopted the run this CI context started before:" if adopted else "triggered"
         when = f" to start at {_iso(request.start_at)}" if request.start_at else ""
         self.say(f"{verb} {trigger.job} run {run.run_id}{when}{' ' + run.url if run.url else ''}")
         if not trigger.wait:
-            result.status = "triggered"
+            result.status = Status.TRIGGERED
             return None
         final = self._wait(
             platform,
@@ -316,7 +330,7 @@ class TriggerExecution:
         signal_name = "SIGINT" if exc.signum == 2 else "SIGTERM"
         if not self.result.run_id:
             return f"interrupted by {signal_name} before a run started"
-        if not self.trigger.cancel_on_interrupt or self.result.decision == "adopted":
+        if not self.trigger.cancel_on_interrupt or self.result.decision is Decision.ADOPTED:
             return f"interrupted by {signal_name}; run {self.result.run_id} left running"
         return f"interrupted by {signal_name}; " + self._cancel(signal_name)
 
@@ -335,7 +349,7 @@ class TriggerExecution:
         spec = self.trigger.on_failure or {}
         job = str(spec["job"])
         where = self.trigger.where + ".on-failure"
-        record: dict[str, Any] = {"job": job, "status": "error", "run_id": None, "run_url": None}
+        record: dict[str, Any] = {"job": job, "status": Status.ERROR, "run_id": None, "run_url": None}
         self.result.compensation = record
         from trigger_schedule.durations import parse_duration
 
@@ -349,14 +363,16 @@ class TriggerExecution:
             request = TriggerRequest(job=job, params=params, idempotency_key=key, provenance=_provenance(self.context))
             existing = platform.find_existing(request, deadline)
             run = existing or platform.trigger(request, deadline).run
-            record.update(run_id=run.run_id, run_url=run.url, decision="adopted" if existing else "triggered")
+            record.update(
+                run_id=run.run_id, run_url=run.url, decision=Decision.ADOPTED if existing else Decision.TRIGGERED
+            )
             if not spec.get("wait", True):
-                record["status"] = "triggered"
+                record["status"] = Status.TRIGGERED
                 return
             final = self._wait(platform, run, deadline, started, f"{self.trigger.name} on-failure", self.trigger.logs)
             record["status"] = _STATUS_OF_STATE[final.state]
         except WaitTimeout as exc:
-            record.update(status="timed-out", reason=exc.message)
+            record.update(status=Status.TIMED_OUT, reason=exc.message)
         except TriggerScheduleError as exc:
             record["reason"] = exc.message
             self.console.warn(f"[{self.trigger.name}] compensating job {job}: {exc.message}")
