@@ -93,6 +93,14 @@ def test_failed_job_exits_1_with_its_result(powerjob: PowerJob, tmp_path: Path) 
     assert "boom: table missing" in result.stdout
 
 
+def test_wrong_password_exits_3_and_is_never_printed(powerjob: PowerJob, tmp_path: Path) -> None:
+    before = len(powerjob.instances("echo"))
+    result = cli(*trigger(powerjob, "echo"), env={"TRIGGER_SCHEDULE_TOKEN": "wrong-password-123"}, cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "password error" in result.stderr and "wrong-password-123" not in result.stdout + result.stderr
+    assert len(powerjob.instances("echo")) == before
+
+
 def test_basic_auth_gives_app_name_and_password(powerjob: PowerJob, tmp_path: Path) -> None:
     args = ["trigger", "--platform", "powerjob", "--url", powerjob.url, "--job", "echo", *FAST]
     args += ["--platform-options", "{adopt: false}"]

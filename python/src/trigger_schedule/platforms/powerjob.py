@@ -49,7 +49,9 @@ TOKEN_HEADER = "X-POWERJOB-ACCESS-TOKEN"
 AUTH_PASSED_HEADER = "X-POWERJOB-AUTH-PASSED"
 # ErrorCodes.java: INCORRECT_PASSWORD, INVALID_TOKEN, TOKEN_EXPIRED, OPEN_API_AUTH_FAILED, USER_AUTH_FAILED.
 _AUTH_CODES = {"-400", "-401", "-403", "-1002", "-102"}
-_AUTH_WORDS = ("INCORRECT_PASSWORD", "INVALID_TOKEN", "TOKEN_EXPIRED", "OPEN_API_AUTH_FAILED", "token_is_empty")
+# 4.x has no error codes: its /openApi/assert answers a wrong password with "PowerJobException: password error!".
+_AUTH_WORDS = ("INCORRECT_PASSWORD", "INVALID_TOKEN", "TOKEN_EXPIRED", "OPEN_API_AUTH_FAILED", "token_is_empty",
+               "password error!")  # fmt: skip
 _PAGE_SIZE = 100
 _MAX_PAGES = 20
 
