@@ -27,7 +27,7 @@ CLI_TIMEOUT_S = 120
 ACTIVE = {1, 2, 3}
 
 
-def trigger(pj: PowerJob, job: str, *extra: str, options: str = "{app: shop, adopt: false}") -> list[str]:
+def trigger(pj: PowerJob, job: str, *extra: str, options: str = "{app: shop}") -> list[str]:
     return ["trigger", "--platform", "powerjob", "--url", pj.url, "--job", job, "--platform-options", options,
             *FAST, *extra]  # fmt: skip
 
@@ -103,7 +103,6 @@ def test_wrong_password_exits_3_and_is_never_printed(powerjob: PowerJob, tmp_pat
 
 def test_basic_auth_gives_app_name_and_password(powerjob: PowerJob, tmp_path: Path) -> None:
     args = ["trigger", "--platform", "powerjob", "--url", powerjob.url, "--job", "echo", *FAST]
-    args += ["--platform-options", "{adopt: false}"]
     env = {"PJ_APP": APP, "PJ_PASSWORD": TOKEN}
     auth = ("--auth-type", "basic", "--username-env", "PJ_APP", "--password-env", "PJ_PASSWORD")
     result = cli(*args, *auth, "--result-file", "b.json", env=env, cwd=tmp_path)
@@ -155,6 +154,29 @@ def test_sigterm_while_waiting_stops_the_instance(powerjob: PowerJob, tmp_path: 
             process.communicate(timeout=10)
     assert process.returncode == 143, output
     assert powerjob.wait_status(instance["instanceId"], {10}, timeout=20) == 10, output
+
+
+def test_rerun_on_powerjob_4_starts_a_new_instance_and_says_why(powerjob: PowerJob, tmp_path: Path) -> None:
+    """4.x's queryInstance cannot read a query (fixed in 5.1.1): no adoption, but the trigger still works."""
+    env = github_env()
+    first = cli(*trigger(powerjob, "echo", "--result-file", "1.json"), env=env, cwd=tmp_path)
+    second = cli(*trigger(powerjob, "echo", "--result-file", "2.json"), env=env, cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "PowerJob 5.1.1" in second.stdout + second.stderr
+    ids = [result_of(tmp_path / name)["run_id"] for name in ("1.json", "2.json")]
+    assert ids[0] != ids[1] and all(powerjob.instance(i)["status"] == 5 for i in ids)
+    # Asked for explicitly, adoption that the server cannot do is an error that says what to change.
+    required = cli(*trigger(powerjob, "echo", options="{app: shop, adopt: true}"), env=env, cwd=tmp_path)
+    assert required.returncode == 4 and "PowerJob 5.1.1" in required.stdout, required.stdout
+
+
+def test_concurrency_policy_on_powerjob_4_is_refused_with_the_reason(powerjob: PowerJob, tmp_path: Path) -> None:
+    before = len(powerjob.instances("echo"))
+    result = cli(*trigger(powerjob, "echo", "--concurrency", "skip"), env=github_env(), cwd=tmp_path)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "concurrency policies need to list instances" in result.stdout, result.stdout
+    assert "PowerJob 5.1.1" in result.stdout and "drop the concurrency policy" in result.stderr
+    assert len(powerjob.instances("echo")) == before
 
 
 def test_two_triggers_of_one_job_at_once_follow_their_own_instance(powerjob: PowerJob, tmp_path: Path) -> None:

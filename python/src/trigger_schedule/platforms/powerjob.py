@@ -87,10 +87,11 @@ class PowerJobPlatform(Platform):
                 "(PowerJob instances have no tags); null sends the parameters alone and turns adoption off.",
             },
             "adopt": {
-                "type": "boolean",
-                "default": True,
+                "enum": ["auto", True, False],
+                "default": "auto",
                 "description": "Look up an instance this CI context already started (/openApi/queryInstance, "
-                "PowerJob 5.1.1+); set false on older servers.",
+                "PowerJob 5.1.1+). auto: where the server can, else warn and start a new one; true: a server "
+                "that cannot is an error; false: never.",
             },
             "lookup-window": {
                 "type": "string",
@@ -109,10 +110,11 @@ class PowerJobPlatform(Platform):
         self.app_password = self.config.password if self.config.auth_type == "basic" else self.config.token
         self.login_mode: str = opts.get("login", "auto")
         self.metadata_key: str | None = opts.get("metadata-key", "_triggerSchedule")
-        self.adopt: bool = bool(opts.get("adopt", True)) and self.metadata_key is not None
+        self.adopt: bool | str = opts.get("adopt", "auto") if self.metadata_key is not None else False
         self.lookup_window = parse_duration(opts.get("lookup-window", "24h"), "options.lookup-window")
         self._session: _Session | None = None
         self._job_ids: dict[str, int] = {}
+        self._warned = False
         if not self.app_name:
             raise ConfigError(
                 f"platform {self.config.name}: no PowerJob app name",
@@ -264,15 +266,18 @@ class PowerJobPlatform(Platform):
         return RunStatus(state=state, raw=word, url=run.url)
 
     def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
-        if not self.adopt:
+        if self.adopt is False:
             return None
         job_id = self._job_id(request.job, deadline)
         since = int((self.clock.now().timestamp() - self.lookup_window) * 1000)
-        found = [
-            item
-            for item in self._query_instances({"jobIdEq": job_id, "gmtCreateGt": since}, deadline)
-            if self._marker(item) == request.idempotency_key
-        ]
+        try:
+            items = self._query_instances({"jobIdEq": job_id, "gmtCreateGt": since}, deadline)
+        except _NoQuery as exc:
+            if self.adopt is True:
+                raise RejectedError(exc.message, hint="set options.adopt: auto (or false) on this server") from None
+            self._warn_no_adoption(exc.message)
+            return None
+        found = [item for item in items if self._marker(item) == request.idempotency_key]
         if not found:
             return None
         newest = max(found, key=lambda item: int(item["instanceId"]))
@@ -280,7 +285,11 @@ class PowerJobPlatform(Platform):
 
     def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
         job_id = self._job_id(job, deadline)
-        items = self._query_instances({"jobIdEq": job_id, "statusIn": ACTIVE_STATES}, deadline)
+        try:
+            items = self._query_instances({"jobIdEq": job_id, "statusIn": ACTIVE_STATES}, deadline)
+        except _NoQuery as exc:
+            hint = "drop the concurrency policy of this trigger, or upgrade PowerJob to 5.1.1+"
+            raise RejectedError(f"concurrency policies need to list instances: {exc.message}", hint=hint) from None
         return [RunRef(run_id=str(item["instanceId"]), extra={"jobId": job_id}) for item in items]
 
     def cancel(self, run: RunRef) -> None:
@@ -330,9 +339,10 @@ class PowerJobPlatform(Platform):
             try:
                 page = self._call("/queryInstance", "look up instances", body=body, deadline=deadline)
             except RejectedError as exc:
-                if "PowerQuery" in exc.message:  # before 5.1.1 the endpoint cannot read any query
-                    raise RejectedError(
-                        f"{exc.message}", hint="this PowerJob server predates 5.1.1: set options.adopt: false"
+                if "PowerQuery" in exc.message:  # before 5.1.1 the endpoint cannot read any query (issue 1034)
+                    raise _NoQuery(
+                        "this PowerJob server cannot look up instances: /openApi/queryInstance works from "
+                        "PowerJob 5.1.1 on"
                     ) from None
                 raise
             if not isinstance(page, Mapping):
@@ -342,6 +352,14 @@ class PowerJobPlatform(Platform):
                 break
         return items
 
+    def _warn_no_adoption(self, reason: str) -> None:
+        if not self._warned:
+            self._warned = True
+            self.config.warn(
+                f"{reason}, so a re-run of this CI job starts a new instance "
+                "instead of adopting the one it started before (options.adopt: false silences this)"
+            )
+
     def _marker(self, item: Mapping[str, Any]) -> str | None:
         try:
             params = json.loads(item.get("instanceParams") or "")
@@ -349,6 +367,10 @@ class PowerJobPlatform(Platform):
             return None
         meta = params.get(self.metadata_key) if isinstance(params, dict) and self.metadata_key else None
         return str(meta.get("idempotencyKey")) if isinstance(meta, dict) else None
+
+
+class _NoQuery(RejectedError):
+    """The server predates 5.1.1: its /openApi/queryInstance cannot read any query."""
 
 
 def _failure(what: str, message: str, code: str, login: bool) -> PlatformError:
