@@ -156,27 +156,34 @@ def test_sigterm_while_waiting_stops_the_instance(powerjob: PowerJob, tmp_path: 
     assert powerjob.wait_status(instance["instanceId"], {10}, timeout=20) == 10, output
 
 
-def test_rerun_on_powerjob_4_starts_a_new_instance_and_says_why(powerjob: PowerJob, tmp_path: Path) -> None:
-    """4.x's queryInstance cannot read a query (fixed in 5.1.1): no adoption, but the trigger still works."""
+def test_rerun_of_the_same_ci_context_adopts_the_instance(powerjob: PowerJob, tmp_path: Path) -> None:
+    """4.x's queryInstance cannot read a query (fixed in 5.1.1): the plug-in reads the console's instance list."""
     env = github_env()
     first = cli(*trigger(powerjob, "echo", "--result-file", "1.json"), env=env, cwd=tmp_path)
     second = cli(*trigger(powerjob, "echo", "--result-file", "2.json"), env=env, cwd=tmp_path)
-    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    assert "PowerJob 5.1.1" in second.stdout + second.stderr
-    ids = [result_of(tmp_path / name)["run_id"] for name in ("1.json", "2.json")]
-    assert ids[0] != ids[1] and all(powerjob.instance(i)["status"] == 5 for i in ids)
-    # Asked for explicitly, adoption that the server cannot do is an error that says what to change.
-    required = cli(*trigger(powerjob, "echo", options="{app: shop, adopt: true}"), env=env, cwd=tmp_path)
-    assert required.returncode == 4 and "PowerJob 5.1.1" in required.stdout, required.stdout
+    assert first.returncode == 0 and second.returncode == 0, first.stdout + second.stdout
+    assert result_of(tmp_path / "2.json")["decision"] == "adopted", second.stdout
+    run_id = result_of(tmp_path / "1.json")["run_id"]
+    assert result_of(tmp_path / "2.json")["run_id"] == run_id
+    key = result_of(tmp_path / "1.json")["idempotency_key"]
+    mine = [i for i in powerjob.instances("echo") if key in powerjob.instance(i["instanceId"])["instanceParams"]]
+    assert [i["instanceId"] for i in mine] == [run_id]
+    other = cli(*trigger(powerjob, "echo", "--result-file", "3.json"), env=github_env(), cwd=tmp_path)
+    assert other.returncode == 0 and result_of(tmp_path / "3.json")["run_id"] != run_id  # a new commit: a new run
 
 
-def test_concurrency_policy_on_powerjob_4_is_refused_with_the_reason(powerjob: PowerJob, tmp_path: Path) -> None:
-    before = len(powerjob.instances("echo"))
-    result = cli(*trigger(powerjob, "echo", "--concurrency", "skip"), env=github_env(), cwd=tmp_path)
-    assert result.returncode == 4, result.stdout + result.stderr
-    assert "concurrency policies need to list instances" in result.stdout, result.stdout
-    assert "PowerJob 5.1.1" in result.stdout and "drop the concurrency policy" in result.stderr
-    assert len(powerjob.instances("echo")) == before
+def test_concurrency_skip_sees_the_active_instance(powerjob: PowerJob, tmp_path: Path) -> None:
+    started = cli(*trigger(powerjob, "slow", "--no-wait", "--result-file", "s.json"), env=github_env(), cwd=tmp_path)
+    assert started.returncode == 0, started.stdout + started.stderr
+    running = result_of(tmp_path / "s.json")["run_id"]
+    try:
+        args = trigger(powerjob, "slow", "--concurrency", "skip", "--result-file", "k.json")
+        skipped = cli(*args, env=github_env(), cwd=tmp_path)
+        assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+        assert result_of(tmp_path / "k.json")["status"] == "skipped"
+        assert [i["instanceId"] for i in powerjob.instances("slow") if i["status"] in ACTIVE] == [running]
+    finally:
+        stop_quietly(powerjob, running)
 
 
 def test_two_triggers_of_one_job_at_once_follow_their_own_instance(powerjob: PowerJob, tmp_path: Path) -> None:

@@ -180,3 +180,19 @@ def test_debug_log_masks_password_digest_and_access_token(standin: PowerJobStand
     assert "/openApi/authApp" in output and "x-powerjob-access-token" in output.lower()
     token = calls(standin, "runJob")[0]["headers"]["x-powerjob-access-token"]
     assert token not in output and hashlib.md5(TOKEN.encode()).hexdigest() not in output and TOKEN not in output
+
+
+def test_powerjob_5_0_cannot_adopt_so_auto_warns_and_true_refuses(standin: PowerJobStandin, tmp_path: Path) -> None:
+    """5.0.x: queryInstance cannot read a query and the console needs a user login (4.x's console needs none)."""
+    standin.admin("config", {"version": "5.0.1"})
+    standin.job(11, "data-sync", duration=0.1)
+    env = github_env()
+    first = run_cli(*trigger(standin, "data-sync"), env=env, cwd=tmp_path)
+    second = run_cli(*trigger(standin, "data-sync"), env=env, cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, first.stdout + second.stdout
+    assert "starts a new instance" in second.stdout and len(standin.instances()) == 2
+    assert not [r for r in standin.requests() if r["path"] == "/instance/list"]
+    opts = '{"app": "shop", "adopt": true}'
+    args = ["trigger", "--platform", "powerjob", "--url", standin.url, "--job", "11", "--platform-options", opts]
+    refused = run_cli(*args, env=env, cwd=tmp_path)
+    assert refused.returncode == 4 and "queryInstance works from PowerJob 5.1.1" in refused.stdout, refused.stdout

@@ -44,6 +44,7 @@ STATES: dict[int, tuple[str, RunState]] = {
     10: ("STOPPED", RunState.CANCELLED),
 }
 ACTIVE_STATES = [1, 2, 3]
+ACTIVE_WORDS = [STATES[v][0] for v in ACTIVE_STATES]
 APP_HEADER = "X-POWERJOB-APP-ID"
 TOKEN_HEADER = "X-POWERJOB-ACCESS-TOKEN"
 AUTH_PASSED_HEADER = "X-POWERJOB-AUTH-PASSED"
@@ -54,6 +55,8 @@ _AUTH_WORDS = ("INCORRECT_PASSWORD", "INVALID_TOKEN", "TOKEN_EXPIRED", "OPEN_API
                "password error!")  # fmt: skip
 _PAGE_SIZE = 100
 _MAX_PAGES = 20
+# 4.x adoption reads each candidate's params with one call: only the job's most recently modified instances.
+_CONSOLE_SCAN = 20
 
 
 @dataclass
@@ -104,7 +107,8 @@ class PowerJobPlatform(Platform):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         opts = dict(self.config.options)
-        self.base = self.config.url.rstrip("/") + "/openApi"
+        self.root = self.config.url.rstrip("/")
+        self.base = self.root + "/openApi"
         self.app_name = opts.get("app") or self.config.username or ""
         # The app password: basic auth's password, else the token variable (bearer/header).
         self.app_password = self.config.password if self.config.auth_type == "basic" else self.config.token
@@ -273,10 +277,14 @@ class PowerJobPlatform(Platform):
         try:
             items = self._query_instances({"jobIdEq": job_id, "gmtCreateGt": since}, deadline)
         except _NoQuery as exc:
-            if self.adopt is True:
-                raise RejectedError(exc.message, hint="set options.adopt: auto (or false) on this server") from None
-            self._warn_no_adoption(exc.message)
-            return None
+            try:
+                items = self._console_recent(job_id, since, deadline)
+            except PlatformError as err:
+                reason = f"{exc.message}; {err.message}"
+                if self.adopt is True:
+                    raise RejectedError(reason, hint="set options.adopt: auto (or false) on this server") from None
+                self._warn_no_adoption(reason)
+                return None
         found = [item for item in items if self._marker(item) == request.idempotency_key]
         if not found:
             return None
@@ -288,8 +296,12 @@ class PowerJobPlatform(Platform):
         try:
             items = self._query_instances({"jobIdEq": job_id, "statusIn": ACTIVE_STATES}, deadline)
         except _NoQuery as exc:
-            hint = "drop the concurrency policy of this trigger, or upgrade PowerJob to 5.1.1+"
-            raise RejectedError(f"concurrency policies need to list instances: {exc.message}", hint=hint) from None
+            try:
+                items = [i for word in ACTIVE_WORDS for i in self._console_list(job_id, word, _PAGE_SIZE, deadline)]
+            except PlatformError as err:
+                hint = "drop the concurrency policy of this trigger, or upgrade PowerJob to 5.1.1+"
+                message = f"concurrency policies need to list instances: {exc.message}; {err.message}"
+                raise RejectedError(message, hint=hint) from None
         return [RunRef(run_id=str(item["instanceId"]), extra={"jobId": job_id}) for item in items]
 
     def cancel(self, run: RunRef) -> None:
@@ -351,6 +363,33 @@ class PowerJobPlatform(Platform):
             if index + 1 >= int(page.get("totalPages") or 0):
                 break
         return items
+
+    def _console_list(self, job_id: int, status: str | None, size: int, deadline: float | None) -> list[Any]:
+        """The newest-modified instances of a job from the console's /instance/list: open (no login) on 4.x only."""
+        session = self._login(deadline)
+        if session.token is not None:
+            raise PlatformError("the console's instance list needs a user login on PowerJob 5.x")
+        body = {"appId": session.app_id, "jobId": job_id, "index": 0, "pageSize": size, "type": "NORMAL"}
+        if status:
+            body["status"] = status
+        what = "list instances (console /instance/list)"
+        response = self.http.request(
+            "POST", f"{self.root}/instance/list", json=body, what=what, deadline=deadline, raise_for_status=False
+        )
+        page = self._data(response, what)
+        items = page.get("data") if isinstance(page, Mapping) else None
+        return [i for i in items or [] if isinstance(i, Mapping) and "instanceId" in i]
+
+    def _console_recent(self, job_id: int, since: int, deadline: float | None) -> list[Mapping[str, Any]]:
+        """4.x: the job's most recently modified instances with their params (the list has none), within the window."""
+        found: list[Mapping[str, Any]] = []
+        for item in self._console_list(job_id, None, _CONSOLE_SCAN, deadline):
+            info = self._call(
+                "/fetchInstanceInfo", "look up an instance", form={"instanceId": item["instanceId"]}, deadline=deadline
+            )
+            if isinstance(info, Mapping) and int(info.get("expectedTriggerTime") or 0) >= since:
+                found.append(info)
+        return found
 
     def _warn_no_adoption(self, reason: str) -> None:
         if not self._warned:
