@@ -81,6 +81,8 @@ def test_success_passes_params_into_powerjobs_record_and_streams_its_result(powe
     assert record["result"] == f"echo: {record['instanceParams']}"
     assert result.stdout.count(record["result"]) == 1, result.stdout
     assert f"dispatched to {record['taskTrackerAddress']}" in result.stdout
+    # The processor's own log line (OmsLogger), read from the 4.x console's /instance/log, streamed once.
+    assert result.stdout.count(f"INFO echo received {record['instanceParams']}") == 1, result.stdout
     printed = [line for line in (result.stdout + result.stderr).splitlines() if not line.startswith("::add-mask::")]
     assert not [line for line in printed if TOKEN in line]
 

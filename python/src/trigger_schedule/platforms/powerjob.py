@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +57,19 @@ _PAGE_SIZE = 100
 _MAX_PAGES = 20
 # 4.x adoption reads each candidate's params with one call: only the job's most recently modified instances.
 _CONSOLE_SCAN = 20
+_LOG_PAGE_LINES = 100
+_LOG_PAGES_PER_CALL = 10
+# What /instance/log answers instead of log lines (InstanceLogService, OmsConstant).
+_LOG_PLACEHOLDERS = ("SYSTEM: There is no online log", "log file is being prepared", "oms-server execution exception")
+LATE_LOGS_S = 6.0
+LATE_LOGS_POLL_S = 1.0
+
+
+@dataclass(frozen=True)
+class _LogCursor:
+    shown: tuple[str, ...] = ()  # the OpenAPI lines already printed: "dispatched", "finished"
+    lines: int = 0  # worker log lines already printed
+    worker_log: bool = True  # False once the console's log could not be read
 
 
 @dataclass
@@ -323,22 +336,64 @@ class PowerJobPlatform(Platform):
                 raise
 
     def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
-        """The OpenAPI has no worker logs; this reports dispatch and the instance's result as they appear."""
-        shown: tuple[str, ...] = tuple(cursor or ())
+        """Dispatch and result from the OpenAPI; on 4.x, whose console needs no login, the worker's log too."""
+        position = cursor if isinstance(cursor, _LogCursor) else _LogCursor()
         info = self._call("/fetchInstanceInfo", f"details of instance {run.run_id}", form={"instanceId": run.run_id})
         if not isinstance(info, Mapping):
-            return LogChunk("", shown)
+            return LogChunk("", position)
         lines: list[str] = []
+        shown = position.shown
         if "dispatched" not in shown and info.get("actualTriggerTime"):
             worker = info.get("taskTrackerAddress") or "a worker"
-            lines.append(f"instance {run.run_id} dispatched to {worker} at {_iso(info['actualTriggerTime'])}")
+            lines.append(f"instance {run.run_id} dispatched to {worker} at {_iso(info['actualTriggerTime'])}\n")
             shown += ("dispatched",)
         word, state = STATES.get(int(info.get("status") or 0), ("?", RunState.RUNNING))
-        if state.terminal and "finished" not in shown:
+        ending = state.terminal and "finished" not in shown
+        text, position = self._worker_log(run, replace(position, shown=shown), late=ending and "dispatched" in shown)
+        lines.append(text)
+        if ending:
             when = _iso(info["finishedTime"]) if info.get("finishedTime") else "?"
-            lines.append(f"instance {run.run_id} {word} at {when}; result: {info.get('result') or '(none)'}")
-            shown += ("finished",)
-        return LogChunk("".join(f"{line}\n" for line in lines), shown, complete="finished" in shown)
+            lines.append(f"instance {run.run_id} {word} at {when}; result: {info.get('result') or '(none)'}\n")
+            position = replace(position, shown=(*position.shown, "finished"))
+        return LogChunk("".join(lines), position, complete="finished" in position.shown)
+
+    def _worker_log(self, run: RunRef, position: _LogCursor, late: bool) -> tuple[str, _LogCursor]:
+        """New lines of the console's /instance/log (4.x). `late`: the instance just ended, and the worker
+        reports its log every 5 s, so wait (bounded) for the lines still on their way."""
+        if not position.worker_log or (self._session is not None and self._session.token is not None):
+            return "", position
+        text, count = "", position.lines
+        until = self.clock.monotonic() + (LATE_LOGS_S if late else 0.0)
+        for _ in range(int(LATE_LOGS_S / LATE_LOGS_POLL_S) + 1):
+            try:
+                more, count = self._read_worker_log(run, count)
+            except PlatformError:
+                return text, replace(position, lines=count, worker_log=False)  # e.g. a console behind a login
+            text += more
+            left = until - self.clock.monotonic()
+            if text or left <= 0 or self.clock.sleep(min(LATE_LOGS_POLL_S, left)):
+                break
+        return text, replace(position, lines=count)
+
+    def _read_worker_log(self, run: RunRef, skip: int) -> tuple[str, int]:
+        """Lines after the first `skip` (pages of 100 lines: InstanceLogService.MAX_LINE_COUNT), bounded."""
+        session = self._login(None)
+        index, offset, lines = skip // _LOG_PAGE_LINES, skip % _LOG_PAGE_LINES, []
+        for _ in range(_LOG_PAGES_PER_CALL):
+            params = {"appId": session.app_id, "instanceId": run.run_id, "index": index}
+            what = f"log of instance {run.run_id}"
+            response = self.http.request(
+                "GET", f"{self.root}/instance/log", params=params, what=what, raise_for_status=False
+            )
+            page = self._data(response, what)
+            text = str(page.get("data") or "") if isinstance(page, Mapping) else ""
+            if not isinstance(page, Mapping) or text.startswith(_LOG_PLACEHOLDERS):
+                break
+            lines += text.splitlines()[offset:]
+            offset, index = 0, index + 1
+            if index >= int(page.get("totalPages") or 0):
+                break
+        return "".join(f"{line}\n" for line in lines), skip + len(lines)
 
     # -- helpers ----------------------------------------------------------------------------------
 
