@@ -63,6 +63,8 @@ _LOG_PAGES_PER_CALL = 10
 _LOG_PLACEHOLDERS = ("SYSTEM: There is no online log", "log file is being prepared", "oms-server execution exception")
 LATE_LOGS_S = 6.0
 LATE_LOGS_POLL_S = 1.0
+# A run this long that reported no log line does not log (the worker reports every 5 s): no wait at its end.
+QUIET_RUN_S = 12.0
 
 
 @dataclass(frozen=True)
@@ -349,7 +351,8 @@ class PowerJobPlatform(Platform):
             shown += ("dispatched",)
         word, state = STATES.get(int(info.get("status") or 0), ("?", RunState.RUNNING))
         ending = state.terminal and "finished" not in shown
-        text, position = self._worker_log(run, replace(position, shown=shown), late=ending and "dispatched" in shown)
+        late = ending and "dispatched" in shown and _may_have_late_lines(info, position.lines)
+        text, position = self._worker_log(run, replace(position, shown=shown), late=late)
         lines.append(text)
         if ending:
             when = _iso(info["finishedTime"]) if info.get("finishedTime") else "?"
@@ -481,6 +484,12 @@ def _failure(what: str, message: str, code: str, login: bool) -> PlatformError:
         return PlatformError(f"{what}: PowerJob failed: {shown}", hint="see the powerjob-server log")
     hint = "check the job id or name, and that the job belongs to this app" if not login else None
     return RejectedError(f"{what}: PowerJob refused: {shown}", hint=hint)
+
+
+def _may_have_late_lines(info: Mapping[str, Any], lines_seen: int) -> bool:
+    """Whether the worker may still report log lines: it logged before, or ran too briefly to have reported."""
+    ran_s = (int(info.get("finishedTime") or 0) - int(info.get("actualTriggerTime") or 0)) / 1000
+    return lines_seen > 0 or ran_s < QUIET_RUN_S
 
 
 def _iso(millis: Any) -> str:
