@@ -134,6 +134,7 @@ class PowerJobPlatform(Platform):
         self._session: _Session | None = None
         self._job_ids: dict[str, int] = {}
         self._warned = False
+        self._last_status: dict[str, RunState] = {}  # what status() last saw, so logs() asks only what changed
         if not self.app_name:
             raise ConfigError(
                 f"platform {self.config.name}: no PowerJob app name",
@@ -282,6 +283,7 @@ class PowerJobPlatform(Platform):
         if not isinstance(value, int):
             raise PlatformError(f"status of instance {run.run_id}: expected a state number, got {value!r}")
         word, state = STATES.get(value, (str(value), RunState.RUNNING))
+        self._last_status[run.run_id] = state
         return RunStatus(state=state, raw=word, url=run.url)
 
     def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
@@ -340,6 +342,11 @@ class PowerJobPlatform(Platform):
     def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
         """Dispatch and result from the OpenAPI; on 4.x, whose console needs no login, the worker's log too."""
         position = cursor if isinstance(cursor, _LogCursor) else _LogCursor()
+        last = self._last_status.get(run.run_id)
+        if "dispatched" in position.shown and last is not None and not last.terminal:
+            # Nothing of the instance's details changes until it ends: only the worker's new lines.
+            text, position = self._worker_log(run, position, late=False)
+            return LogChunk(text, position)
         info = self._call("/fetchInstanceInfo", f"details of instance {run.run_id}", form={"instanceId": run.run_id})
         if not isinstance(info, Mapping):
             return LogChunk("", position)
