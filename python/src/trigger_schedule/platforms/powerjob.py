@@ -61,9 +61,11 @@ _LOG_PAGE_LINES = 100
 _LOG_PAGES_PER_CALL = 10
 # What /instance/log answers instead of log lines (InstanceLogService, OmsConstant).
 _LOG_PLACEHOLDERS = ("SYSTEM: There is no online log", "log file is being prepared", "oms-server execution exception")
+# OmsLogHandler reports a worker's log lines every 5 s (PowerJobWorker schedules it with a fixed delay).
+WORKER_REPORT_S = 5.0
 LATE_LOGS_S = 6.0
 LATE_LOGS_POLL_S = 1.0
-# A run this long that reported no log line does not log (the worker reports every 5 s): no wait at its end.
+# A run this long that reported no log line does not log: no wait at its end.
 QUIET_RUN_S = 12.0
 
 
@@ -134,6 +136,7 @@ class PowerJobPlatform(Platform):
         self._session: _Session | None = None
         self._job_ids: dict[str, int] = {}
         self._warned = False
+        self._log_read_at: dict[str, float] = {}
         self._last_status: dict[str, RunState] = {}  # what status() last saw, so logs() asks only what changed
         if not self.app_name:
             raise ConfigError(
@@ -345,7 +348,7 @@ class PowerJobPlatform(Platform):
         last = self._last_status.get(run.run_id)
         if "dispatched" in position.shown and last is not None and not last.terminal:
             # Nothing of the instance's details changes until it ends: only the worker's new lines.
-            text, position = self._worker_log(run, position, late=False)
+            text, position = self._worker_log(run, position, wait_s=None)
             return LogChunk(text, position)
         info = self._call("/fetchInstanceInfo", f"details of instance {run.run_id}", form={"instanceId": run.run_id})
         if not isinstance(info, Mapping):
@@ -359,7 +362,8 @@ class PowerJobPlatform(Platform):
         word, state = STATES.get(int(info.get("status") or 0), ("?", RunState.RUNNING))
         ending = state.terminal and "finished" not in shown
         late = ending and "dispatched" in shown and _may_have_late_lines(info, position.lines)
-        text, position = self._worker_log(run, replace(position, shown=shown), late=late)
+        wait_s = LATE_LOGS_S if late else 0.0 if ending else None
+        text, position = self._worker_log(run, replace(position, shown=shown), wait_s=wait_s)
         lines.append(text)
         if ending:
             when = _iso(info["finishedTime"]) if info.get("finishedTime") else "?"
@@ -367,13 +371,17 @@ class PowerJobPlatform(Platform):
             position = replace(position, shown=(*position.shown, "finished"))
         return LogChunk("".join(lines), position, complete="finished" in position.shown)
 
-    def _worker_log(self, run: RunRef, position: _LogCursor, late: bool) -> tuple[str, _LogCursor]:
-        """New lines of the console's /instance/log (4.x). `late`: the instance just ended, and the worker
-        reports its log every 5 s, so wait (bounded) for the lines still on their way."""
+    def _worker_log(self, run: RunRef, position: _LogCursor, wait_s: float | None) -> tuple[str, _LogCursor]:
+        """New lines of the console's /instance/log (4.x). `wait_s`: None while the instance runs (at most one
+        read per worker report); else it just ended, and up to `wait_s` is spent on lines still on their way."""
         if not position.worker_log or (self._session is not None and self._session.token is not None):
             return "", position
+        now = self.clock.monotonic()
+        if wait_s is None and now - self._log_read_at.get(run.run_id, -WORKER_REPORT_S) < WORKER_REPORT_S:
+            return "", position  # nothing new can have arrived since the last read
+        self._log_read_at[run.run_id] = now
         text, count = "", position.lines
-        until = self.clock.monotonic() + (LATE_LOGS_S if late else 0.0)
+        until = now + (wait_s or 0.0)
         for _ in range(int(LATE_LOGS_S / LATE_LOGS_POLL_S) + 1):
             try:
                 more, count = self._read_worker_log(run, count)
