@@ -3,7 +3,7 @@
 Both come from Maven Central (scripts/tools/powerjob.sh). The server keeps its core database in H2 (MySQL
 mode) under a temporary home, with MongoDB off; its three ports (HTTP API, HTTP and Akka transporters) and
 the worker's port bind to 127.0.0.1 (`powerjob.network.local.address`, `server.address`). The worker is
-TriggerScheduleTestWorker.java, compiled here, whose processors the jobs `echo`, `fail` and `slow` name.
+TriggerScheduleTestWorker.java, compiled here, whose processors the jobs `echo`, `fail`, `slow` and `nap` name.
 Teardown signals each JVM by PID: SIGTERM, then SIGKILL after a bound.
 """
 
@@ -39,6 +39,7 @@ JOBS = {  # name: (processor class, jobParams)
     "echo": ("TriggerScheduleTestWorker$Echo", ""),
     "fail": ("TriggerScheduleTestWorker$Fail", ""),
     "slow": ("TriggerScheduleTestWorker$Slow", "300"),
+    "nap": ("TriggerScheduleTestWorker$Nap", ""),  # for the bench
 }
 
 
