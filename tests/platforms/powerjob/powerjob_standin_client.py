@@ -7,7 +7,7 @@ from typing import Any
 from servers.admin import admin_call
 
 
-class PowerJob:
+class PowerJobStandin:
     """The stand-in's admin API."""
 
     def __init__(self, url: str) -> None:

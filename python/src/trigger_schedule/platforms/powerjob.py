@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,14 +44,36 @@ STATES: dict[int, tuple[str, RunState]] = {
     10: ("STOPPED", RunState.CANCELLED),
 }
 ACTIVE_STATES = [1, 2, 3]
+ACTIVE_WORDS = [STATES[v][0] for v in ACTIVE_STATES]
 APP_HEADER = "X-POWERJOB-APP-ID"
 TOKEN_HEADER = "X-POWERJOB-ACCESS-TOKEN"
 AUTH_PASSED_HEADER = "X-POWERJOB-AUTH-PASSED"
 # ErrorCodes.java: INCORRECT_PASSWORD, INVALID_TOKEN, TOKEN_EXPIRED, OPEN_API_AUTH_FAILED, USER_AUTH_FAILED.
 _AUTH_CODES = {"-400", "-401", "-403", "-1002", "-102"}
-_AUTH_WORDS = ("INCORRECT_PASSWORD", "INVALID_TOKEN", "TOKEN_EXPIRED", "OPEN_API_AUTH_FAILED", "token_is_empty")
+# 4.x has no error codes: its /openApi/assert answers a wrong password with "PowerJobException: password error!".
+_AUTH_WORDS = ("INCORRECT_PASSWORD", "INVALID_TOKEN", "TOKEN_EXPIRED", "OPEN_API_AUTH_FAILED", "token_is_empty",
+               "password error!")  # fmt: skip
 _PAGE_SIZE = 100
 _MAX_PAGES = 20
+# 4.x adoption reads each candidate's params with one call: only the job's most recently modified instances.
+_CONSOLE_SCAN = 20
+_LOG_PAGE_LINES = 100
+_LOG_PAGES_PER_CALL = 10
+# What /instance/log answers instead of log lines (InstanceLogService, OmsConstant).
+_LOG_PLACEHOLDERS = ("SYSTEM: There is no online log", "log file is being prepared", "oms-server execution exception")
+# OmsLogHandler reports a worker's log lines every 5 s (PowerJobWorker schedules it with a fixed delay).
+WORKER_REPORT_S = 5.0
+LATE_LOGS_S = 6.0
+LATE_LOGS_POLL_S = 1.0
+# A run this long that reported no log line does not log: no wait at its end.
+QUIET_RUN_S = 12.0
+
+
+@dataclass(frozen=True)
+class _LogCursor:
+    shown: tuple[str, ...] = ()  # the OpenAPI lines already printed: "dispatched", "finished"
+    lines: int = 0  # worker log lines already printed
+    worker_log: bool = True  # False once the console's log could not be read
 
 
 @dataclass
@@ -85,10 +107,11 @@ class PowerJobPlatform(Platform):
                 "(PowerJob instances have no tags); null sends the parameters alone and turns adoption off.",
             },
             "adopt": {
-                "type": "boolean",
-                "default": True,
+                "enum": ["auto", True, False],
+                "default": "auto",
                 "description": "Look up an instance this CI context already started (/openApi/queryInstance, "
-                "PowerJob 5.1.1+); set false on older servers.",
+                "PowerJob 5.1.1+). auto: where the server can, else warn and start a new one; true: a server "
+                "that cannot is an error; false: never.",
             },
             "lookup-window": {
                 "type": "string",
@@ -100,17 +123,21 @@ class PowerJobPlatform(Platform):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        opts = self.opts
-        self.base = self.config.url.rstrip("/") + "/openApi"
+        opts = dict(self.config.options)
+        self.root = self.config.url.rstrip("/")
+        self.base = self.root + "/openApi"
         self.app_name = opts.get("app") or self.config.username or ""
         # The app password: basic auth's password, else the token variable (bearer/header).
         self.app_password = self.config.password if self.config.auth_type == "basic" else self.config.token
-        self.login_mode: str = opts["login"]
-        self.metadata_key: str | None = opts["metadata-key"]
-        self.adopt: bool = bool(opts["adopt"]) and self.metadata_key is not None
-        self.lookup_window = parse_duration(opts["lookup-window"], "options.lookup-window")
+        self.login_mode: str = opts.get("login", "auto")
+        self.metadata_key: str | None = opts.get("metadata-key", "_triggerSchedule")
+        self.adopt: bool | str = opts.get("adopt", "auto") if self.metadata_key is not None else False
+        self.lookup_window = parse_duration(opts.get("lookup-window", "24h"), "options.lookup-window")
         self._session: _Session | None = None
         self._job_ids: dict[str, int] = {}
+        self._warned = False
+        self._log_read_at: dict[str, float] = {}
+        self._last_status: dict[str, RunState] = {}  # what status() last saw, so logs() asks only what changed
         if not self.app_name:
             raise ConfigError(
                 f"platform {self.config.name}: no PowerJob app name",
@@ -259,18 +286,26 @@ class PowerJobPlatform(Platform):
         if not isinstance(value, int):
             raise PlatformError(f"status of instance {run.run_id}: expected a state number, got {value!r}")
         word, state = STATES.get(value, (str(value), RunState.RUNNING))
+        self._last_status[run.run_id] = state
         return RunStatus(state=state, raw=word, url=run.url)
 
     def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
-        if not self.adopt:
+        if self.adopt is False:
             return None
         job_id = self._job_id(request.job, deadline)
         since = int((self.clock.now().timestamp() - self.lookup_window) * 1000)
-        found = [
-            item
-            for item in self._query_instances({"jobIdEq": job_id, "gmtCreateGt": since}, deadline)
-            if self._marker(item) == request.idempotency_key
-        ]
+        try:
+            items = self._query_instances({"jobIdEq": job_id, "gmtCreateGt": since}, deadline)
+        except _NoQuery as exc:
+            try:
+                items = self._console_recent(job_id, since, deadline)
+            except PlatformError as err:
+                reason = f"{exc.message}; {err.message}"
+                if self.adopt is True:
+                    raise RejectedError(reason, hint="set options.adopt: auto (or false) on this server") from None
+                self._warn_no_adoption(reason)
+                return None
+        found = [item for item in items if self._marker(item) == request.idempotency_key]
         if not found:
             return None
         newest = max(found, key=lambda item: int(item["instanceId"]))
@@ -278,7 +313,15 @@ class PowerJobPlatform(Platform):
 
     def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
         job_id = self._job_id(job, deadline)
-        items = self._query_instances({"jobIdEq": job_id, "statusIn": ACTIVE_STATES}, deadline)
+        try:
+            items = self._query_instances({"jobIdEq": job_id, "statusIn": ACTIVE_STATES}, deadline)
+        except _NoQuery as exc:
+            try:
+                items = [i for word in ACTIVE_WORDS for i in self._console_list(job_id, word, _PAGE_SIZE, deadline)]
+            except PlatformError as err:
+                hint = "drop the concurrency policy of this trigger, or upgrade PowerJob to 5.1.1+"
+                message = f"concurrency policies need to list instances: {exc.message}; {err.message}"
+                raise RejectedError(message, hint=hint) from None
         return [RunRef(run_id=str(item["instanceId"]), extra={"jobId": job_id}) for item in items]
 
     def cancel(self, run: RunRef) -> None:
@@ -300,22 +343,75 @@ class PowerJobPlatform(Platform):
                 raise
 
     def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
-        """The OpenAPI has no worker logs; this reports dispatch and the instance's result as they appear."""
-        shown: tuple[str, ...] = tuple(cursor or ())
+        """Dispatch and result from the OpenAPI; on 4.x, whose console needs no login, the worker's log too."""
+        position = cursor if isinstance(cursor, _LogCursor) else _LogCursor()
+        last = self._last_status.get(run.run_id)
+        if "dispatched" in position.shown and last is not None and not last.terminal:
+            # Nothing of the instance's details changes until it ends: only the worker's new lines.
+            text, position = self._worker_log(run, position, wait_s=None)
+            return LogChunk(text, position)
         info = self._call("/fetchInstanceInfo", f"details of instance {run.run_id}", form={"instanceId": run.run_id})
         if not isinstance(info, Mapping):
-            return LogChunk("", shown)
+            return LogChunk("", position)
         lines: list[str] = []
+        shown = position.shown
         if "dispatched" not in shown and info.get("actualTriggerTime"):
             worker = info.get("taskTrackerAddress") or "a worker"
-            lines.append(f"instance {run.run_id} dispatched to {worker} at {_iso(info['actualTriggerTime'])}")
+            lines.append(f"instance {run.run_id} dispatched to {worker} at {_iso(info['actualTriggerTime'])}\n")
             shown += ("dispatched",)
         word, state = STATES.get(int(info.get("status") or 0), ("?", RunState.RUNNING))
-        if state.terminal and "finished" not in shown:
+        ending = state.terminal and "finished" not in shown
+        late = ending and "dispatched" in shown and _may_have_late_lines(info, position.lines)
+        wait_s = LATE_LOGS_S if late else 0.0 if ending else None
+        text, position = self._worker_log(run, replace(position, shown=shown), wait_s=wait_s)
+        lines.append(text)
+        if ending:
             when = _iso(info["finishedTime"]) if info.get("finishedTime") else "?"
-            lines.append(f"instance {run.run_id} {word} at {when}; result: {info.get('result') or '(none)'}")
-            shown += ("finished",)
-        return LogChunk("".join(f"{line}\n" for line in lines), shown, complete="finished" in shown)
+            lines.append(f"instance {run.run_id} {word} at {when}; result: {info.get('result') or '(none)'}\n")
+            position = replace(position, shown=(*position.shown, "finished"))
+        return LogChunk("".join(lines), position, complete="finished" in position.shown)
+
+    def _worker_log(self, run: RunRef, position: _LogCursor, wait_s: float | None) -> tuple[str, _LogCursor]:
+        """New lines of the console's /instance/log (4.x). `wait_s`: None while the instance runs (at most one
+        read per worker report); else it just ended, and up to `wait_s` is spent on lines still on their way."""
+        if not position.worker_log or (self._session is not None and self._session.token is not None):
+            return "", position
+        now = self.clock.monotonic()
+        if wait_s is None and now - self._log_read_at.get(run.run_id, -WORKER_REPORT_S) < WORKER_REPORT_S:
+            return "", position  # nothing new can have arrived since the last read
+        self._log_read_at[run.run_id] = now
+        text, count = "", position.lines
+        until = now + (wait_s or 0.0)
+        for _ in range(int(LATE_LOGS_S / LATE_LOGS_POLL_S) + 1):
+            try:
+                more, count = self._read_worker_log(run, count)
+            except PlatformError:
+                return text, replace(position, lines=count, worker_log=False)  # e.g. a console behind a login
+            text += more
+            left = until - self.clock.monotonic()
+            if text or left <= 0 or self.clock.sleep(min(LATE_LOGS_POLL_S, left)):
+                break
+        return text, replace(position, lines=count)
+
+    def _read_worker_log(self, run: RunRef, skip: int) -> tuple[str, int]:
+        """Lines after the first `skip` (pages of 100 lines: InstanceLogService.MAX_LINE_COUNT), bounded."""
+        session = self._login(None)
+        index, offset, lines = skip // _LOG_PAGE_LINES, skip % _LOG_PAGE_LINES, []
+        for _ in range(_LOG_PAGES_PER_CALL):
+            params = {"appId": session.app_id, "instanceId": run.run_id, "index": index}
+            what = f"log of instance {run.run_id}"
+            response = self.http.request(
+                "GET", f"{self.root}/instance/log", params=params, what=what, raise_for_status=False
+            )
+            page = self._data(response, what)
+            text = str(page.get("data") or "") if isinstance(page, Mapping) else ""
+            if not isinstance(page, Mapping) or text.startswith(_LOG_PLACEHOLDERS):
+                break
+            lines += text.splitlines()[offset:]
+            offset, index = 0, index + 1
+            if index >= int(page.get("totalPages") or 0):
+                break
+        return "".join(f"{line}\n" for line in lines), skip + len(lines)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -328,9 +424,10 @@ class PowerJobPlatform(Platform):
             try:
                 page = self._call("/queryInstance", "look up instances", body=body, deadline=deadline)
             except RejectedError as exc:
-                if "PowerQuery" in exc.message:  # before 5.1.1 the endpoint cannot read any query
-                    raise RejectedError(
-                        f"{exc.message}", hint="this PowerJob server predates 5.1.1: set options.adopt: false"
+                if "PowerQuery" in exc.message:  # before 5.1.1 the endpoint cannot read any query (issue 1034)
+                    raise _NoQuery(
+                        "this PowerJob server cannot look up instances: /openApi/queryInstance works from "
+                        "PowerJob 5.1.1 on"
                     ) from None
                 raise
             if not isinstance(page, Mapping):
@@ -340,6 +437,41 @@ class PowerJobPlatform(Platform):
                 break
         return items
 
+    def _console_list(self, job_id: int, status: str | None, size: int, deadline: float | None) -> list[Any]:
+        """The newest-modified instances of a job from the console's /instance/list: open (no login) on 4.x only."""
+        session = self._login(deadline)
+        if session.token is not None:
+            raise PlatformError("the console's instance list needs a user login on PowerJob 5.x")
+        body = {"appId": session.app_id, "jobId": job_id, "index": 0, "pageSize": size, "type": "NORMAL"}
+        if status:
+            body["status"] = status
+        what = "list instances (console /instance/list)"
+        response = self.http.request(
+            "POST", f"{self.root}/instance/list", json=body, what=what, deadline=deadline, raise_for_status=False
+        )
+        page = self._data(response, what)
+        items = page.get("data") if isinstance(page, Mapping) else None
+        return [i for i in items or [] if isinstance(i, Mapping) and "instanceId" in i]
+
+    def _console_recent(self, job_id: int, since: int, deadline: float | None) -> list[Mapping[str, Any]]:
+        """4.x: the job's most recently modified instances with their params (the list has none), within the window."""
+        found: list[Mapping[str, Any]] = []
+        for item in self._console_list(job_id, None, _CONSOLE_SCAN, deadline):
+            info = self._call(
+                "/fetchInstanceInfo", "look up an instance", form={"instanceId": item["instanceId"]}, deadline=deadline
+            )
+            if isinstance(info, Mapping) and int(info.get("expectedTriggerTime") or 0) >= since:
+                found.append(info)
+        return found
+
+    def _warn_no_adoption(self, reason: str) -> None:
+        if not self._warned:
+            self._warned = True
+            self.config.warn(
+                f"{reason}, so a re-run of this CI job starts a new instance "
+                "instead of adopting the one it started before (options.adopt: false silences this)"
+            )
+
     def _marker(self, item: Mapping[str, Any]) -> str | None:
         try:
             params = json.loads(item.get("instanceParams") or "")
@@ -347,6 +479,10 @@ class PowerJobPlatform(Platform):
             return None
         meta = params.get(self.metadata_key) if isinstance(params, dict) and self.metadata_key else None
         return str(meta.get("idempotencyKey")) if isinstance(meta, dict) else None
+
+
+class _NoQuery(RejectedError):
+    """The server predates 5.1.1: its /openApi/queryInstance cannot read any query."""
 
 
 def _failure(what: str, message: str, code: str, login: bool) -> PlatformError:
@@ -363,6 +499,12 @@ def _failure(what: str, message: str, code: str, login: bool) -> PlatformError:
         return PlatformError(f"{what}: PowerJob failed: {shown}", hint="see the powerjob-server log")
     hint = "check the job id or name, and that the job belongs to this app" if not login else None
     return RejectedError(f"{what}: PowerJob refused: {shown}", hint=hint)
+
+
+def _may_have_late_lines(info: Mapping[str, Any], lines_seen: int) -> bool:
+    """Whether the worker may still report log lines: it logged before, or ran too briefly to have reported."""
+    ran_s = (int(info.get("finishedTime") or 0) - int(info.get("actualTriggerTime") or 0)) / 1000
+    return lines_seen > 0 or ran_s < QUIET_RUN_S
 
 
 def _iso(millis: Any) -> str:
