@@ -44,7 +44,7 @@ def flags_table() -> str:
     rows = ["| flag | env | meaning |", "|---|---|---|"]
     for option in ALL_OPTIONS:
         env = f"`{option.env}`" + (" (one per line)" if option.kind == "multi" else "")
-        rows.append(f"| `{_flag(option)}` | {env} | {_cell(option.help)} |")
+        rows.append(f"| `{_cell(_flag(option))}` | {env} | {_cell(option.help)} |")
     return "\n".join(rows)
 
 

@@ -140,6 +140,30 @@ def _resolved(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+# Trigger options with no flag of their own: `platform` names an entry of platforms: (with flags, --platform is
+# the type), and `force-new` applies to the whole run (--force-new, below).
+_NOT_TRIGGER_FLAGS = ("platform", "force-new")
+_METAVARS = {
+    frozenset({"object"}): "MAP",
+    frozenset({"array"}): "LIST",
+    frozenset({"integer", "object"}): "N|MAP",
+    frozenset({"string", "boolean", "object"}): "EXPR",
+}
+
+
+def _schema_trigger_options() -> tuple[Option, ...]:
+    """A flag for every per-trigger option of the schema, in its order: a new option there is a new flag, variable,
+    face input and Jenkins key, with nothing else to edit."""
+    options = []
+    for key in base_schema()["$defs"]["trigger-options"]["properties"]:
+        if key in _NOT_TRIGGER_FLAGS:
+            continue
+        option = Option((f"--{key}",), key=key)
+        kind = "bool" if option.types == {"boolean"} else "str"
+        options.append(Option((f"--{key}",), key=key, kind=kind, metavar=_METAVARS.get(frozenset(option.types))))
+    return tuple(options)
+
+
 # Options of one trigger, and of the platform it runs on (a single trigger from flags builds that plan).
 TRIGGER_OPTIONS: tuple[Option, ...] = (
     Option(("--platform",), "platform type for a single trigger (default: generic)", metavar="TYPE"),
@@ -152,23 +176,8 @@ TRIGGER_OPTIONS: tuple[Option, ...] = (
         kind="multi",
         metavar="KEY=VALUE",
     ),
-    Option(("--params",), key="params", metavar="MAP"),
-    Option(("--when",), "condition: a CEL expression, or a YAML block", key="when", metavar="EXPR"),
-    Option(("--wait",), kind="bool", key="wait"),
-    Option(("--timeout",), key="timeout"),
-    Option(("--on-timeout",), key="on-timeout"),
-    Option(("--cancel-on-interrupt",), kind="bool", key="cancel-on-interrupt"),
-    Option(("--poll-interval",), key="poll-interval"),
-    Option(("--poll-max-interval",), key="poll-max-interval"),
-    Option(("--logs",), kind="bool", key="logs"),
-    Option(("--description",), "free text shown in the summary", key="description"),
-    Option(("--gate",), key="gate", metavar="MAP"),
-    Option(("--delay",), key="delay"),
-    Option(("--window",), key="window", metavar="MAP"),
-    Option(("--concurrency",), key="concurrency"),
-    Option(("--retries",), key="retries", metavar="N|MAP"),
-    Option(("--on-failure",), key="on-failure", metavar="MAP"),
-    Option(("--notify",), key="notify", metavar="LIST"),
+    *_schema_trigger_options(),
+    Option(("--description",), key="description"),
     Option(("--auth-type",), section="auth", key="type"),
     Option(("--token-file",), section="auth", key="token-file", metavar="PATH"),
     Option(("--username-env",), section="auth", key="username-env", metavar="NAME"),
