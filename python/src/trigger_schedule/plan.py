@@ -54,6 +54,7 @@ class TriggerSpec:
     job: str
     platform: str
     params: Mapping[str, Any]
+    labels: Mapping[str, str]
     when: Any
     needs: tuple[str, ...]
     wait: bool
@@ -324,6 +325,7 @@ def _build(data: Mapping[str, Any], source: str, out: _Collector) -> Plan:
                 job=raw["job"],
                 platform=platform or "",
                 params=merged.get("params") or {},
+                labels=dict(merged["labels"]),
                 when=merged.get("when"),
                 needs=tuple(needs),
                 wait=bool(merged["wait"]),

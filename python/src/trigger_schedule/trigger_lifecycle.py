@@ -145,6 +145,7 @@ class TriggerLifecycle:
             idempotency_key=key,
             provenance=_provenance(self.context),
             start_at=start_at,
+            labels=trigger.labels,
         )
         if self.dry_run:
             self._dry_run(platform, request)

@@ -89,6 +89,7 @@ def test_rerun_adopts_the_same_run_with_provenance(airflow: AirflowServer, tmp_p
     marker = f"adopt-{sha[:8]}"
     env = _github_env(sha)
     args = [*cli_args(airflow, "ts_success", "--param", f"marker={marker}", "--timeout", "120s")]
+    args += ["--labels", '{"team": "data"}']
     first = run_cli(*args, "--result-file", str(tmp_path / "1.json"), env=env, timeout=CLI_TIMEOUT_S)
     assert first.returncode == 0, first.stdout + first.stderr
     second = run_cli(*args, "--result-file", str(tmp_path / "2.json"), env=env, timeout=CLI_TIMEOUT_S)
@@ -99,7 +100,7 @@ def test_rerun_adopts_the_same_run_with_provenance(airflow: AirflowServer, tmp_p
     runs = [r for r in airflow.list_runs("ts_success") if (r.get("conf") or {}).get("marker") == marker]
     assert [r["dag_run_id"] for r in runs] == [one["run_id"]]  # exactly one downstream run
     note = runs[0]["note"]
-    for expected in ("acme/shop", sha, "https://github.example/acme/shop/actions/runs/1", "octo-deployer"):
+    for expected in ("acme/shop", sha, "https://github.example/acme/shop/actions/runs/1", "octo-deployer", "team=data"):
         assert expected in note, note
 
 

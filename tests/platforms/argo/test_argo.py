@@ -50,7 +50,7 @@ def test_success_passes_parameters_labels_and_streams_logs(argo: Argo, tmp_path:
     )
     env = github_env()
     args = trigger(argo, "data-sync", "--param", "environment=production", "--param", "version=1.2.3")
-    result = run_cli(*args, "--result-file", "r.json", env=env, cwd=tmp_path)
+    result = run_cli(*args, "--labels", '{"team": "data"}', "--result-file", "r.json", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     entry = result_of(tmp_path / "r.json")
     name = entry["run_id"]
@@ -60,6 +60,7 @@ def test_success_passes_parameters_labels_and_streams_logs(argo: Argo, tmp_path:
     assert recorded["parameters"] == {"environment": "production", "version": "1.2.3"}
     labels = recorded["labels"]
     assert labels["workflows.argoproj.io/workflow-template"] == "data-sync"
+    assert labels["team"] == "data"  # the trigger's labels
     assert labels["trigger-schedule/repository"] == "acme_shop"
     assert labels["trigger-schedule/sha"] == env["GITHUB_SHA"][:12]
     assert labels["trigger-schedule/actor"] == "octocat"

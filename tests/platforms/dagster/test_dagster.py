@@ -53,6 +53,8 @@ def test_success_passes_run_config_tags_provenance_and_streams_logs(dagster: Dag
     params = record_params(out, environment="production", batchSize=500, regions=["eu", "us"])
     result = run_cli(
         *trigger(dagster, "record", "--params", params, "--timeout", "90s", "--result-file", "r.json"),
+        "--labels",
+        '{"team": "data"}',
         env=env,
         cwd=tmp_path,
         timeout=CLI_TIMEOUT_S,
@@ -70,6 +72,7 @@ def test_success_passes_run_config_tags_provenance_and_streams_logs(dagster: Dag
     assert entry["run_url"] == f"{dagster.url}/runs/{entry['run_id']}"
     tags = tags_of(dagster.run(entry["run_id"]))  # provenance, read back from the server
     assert tags[KEY_TAG] == entry["idempotency_key"]
+    assert tags["team"] == "data"  # the trigger's labels: run tags
     assert tags["trigger-schedule/repository"] == "acme/shop"
     assert tags["trigger-schedule/sha"] == env["GITHUB_SHA"]
     assert tags["trigger-schedule/pipeline-url"] == "https://github.com/acme/shop/actions/runs/1/attempts/1"

@@ -55,6 +55,8 @@ def test_success_passes_parameters_tags_and_streams_logs(prefect_server: Prefect
         *args(prefect_server, "record/ci", "--params", params, "--timeout", "150s", "--result-file", "r.json"),
         "--platform-options",
         '{"tags": ["team:data"]}',
+        "--labels",
+        "owner: payments",
         env=github(sha),
         cwd=tmp_path,
         timeout=CLI_TIMEOUT_S,
@@ -74,6 +76,7 @@ def test_success_passes_parameters_tags_and_streams_logs(prefect_server: Prefect
         "actor:octocat",
         "system:github",
         "team:data",
+        "owner:payments",  # the trigger's labels
     } <= tags
     # The flow's own log lines, including the engine's last one, reached the CI output.
     assert "record received version=1.2.3 batch_size=500" in result.stdout

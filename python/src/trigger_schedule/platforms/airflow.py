@@ -410,6 +410,8 @@ def provenance_note(request: TriggerRequest) -> str:
     for key, label in _PROVENANCE_LINES:
         if request.provenance.get(key):
             lines.append(f"- {label}: {request.provenance[key]}")
+    if request.labels:
+        lines.append("- labels: " + ", ".join(f"{key}={value}" for key, value in request.labels.items()))
     lines.append(f"- idempotency key: {request.idempotency_key}")
     note = "\n".join(lines)
     return note if len(note) <= NOTE_LIMIT else note[: NOTE_LIMIT - 3] + "..."

@@ -155,7 +155,7 @@ class ArgoPlatform(Platform):
         }
 
     def _labels(self, request: TriggerRequest) -> dict[str, str]:
-        labels = {key: label_value(value) for key, value in self.extra_labels.items()}
+        labels = {key: label_value(value) for key, value in {**self.extra_labels, **request.labels}.items()}
         for field, name in PROVENANCE_LABELS.items():
             value = request.provenance.get(field, "")
             if field == "ci.sha":

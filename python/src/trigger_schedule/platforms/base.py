@@ -85,6 +85,8 @@ class TriggerRequest:
     provenance: Mapping[str, str] = field(default_factory=dict)
     # Start the run at this time instead of now (platforms with `can_defer`).
     start_at: datetime | None = None
+    # The trigger's `labels:`, for platforms that can tag runs.
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -362,7 +362,7 @@ class DagsterPlatform(Platform):
     # -- trigger ----------------------------------------------------------------------------
 
     def _tags(self, request: TriggerRequest) -> list[dict[str, str]]:
-        tags = dict(self.extra_tags)
+        tags = {**self.extra_tags, **request.labels}
         for key, value in request.provenance.items():
             tags[TAG_PREFIX + key.removeprefix("ci.").replace("_", "-")] = value
         tags[KEY_TAG] = request.idempotency_key

@@ -157,6 +157,7 @@ class PrefectPlatform(Platform):
 
     def _body(self, request: TriggerRequest) -> dict[str, Any]:
         tags = [str(t) for t in self.opts.get("tags", [])]
+        tags += [f"{key}:{value}" for key, value in request.labels.items()]
         for key in _PROVENANCE_TAGS:
             value = request.provenance.get(f"ci.{key}")
             if value:
