@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import string
+import time
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,19 @@ def test_any_json_pointer_resolves_or_is_none(document: Any, pointer: str) -> No
     value = jsonpointer.resolve(document, pointer)
     if isinstance(document, list) and pointer in ("/01", "/²"):
         assert value is None
+
+
+# -- every request ends by the trigger's deadline -----------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["status", "logs"])
+def test_a_slow_endpoint_cannot_hold_the_run_past_its_deadline(endpoint: str, generic_server: GenericScheduler) -> None:
+    """Answers that take 30 s: the run still ends at its 4 s deadline (exit 6), not when the answers come."""
+    generic_server.inject(endpoint, [{"status": 503, "delay_s": 30}] * 20)
+    started = time.monotonic()
+    done = run_cli("trigger", "--platform", "generic", "--url", generic_server.url, "--job", "slow",
+                   "--timeout", "4s", "--poll-interval", "200ms", "--read-timeout", "60s", timeout=60)  # fmt: skip
+    took = time.monotonic() - started
+    assert done.returncode == 6, done.stdout + done.stderr
+    assert took < 4 + 4, f"ended {took:.1f} s after starting, for a 4 s deadline"  # the interpreter's start, too
+    assert "internal error" not in done.stdout + done.stderr

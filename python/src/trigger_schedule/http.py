@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json as jsonlib
 import random
 import re
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,28 @@ from trigger_schedule.retrying import (
     wait_retry_after,
 )
 from trigger_schedule.secrets import MASK, REDACTOR
+
+# The deadline every request of the current trigger must end by, whatever its call site passes (status reads,
+# logs, lookups, cancels, logins, the gate): set around a trigger's lifecycle, per thread.
+_AMBIENT_DEADLINE: ContextVar[float | None] = ContextVar("trigger_schedule_deadline", default=None)
+
+
+@contextlib.contextmanager
+def bounded_by(deadline: float | None) -> Iterator[None]:
+    """Every request sent in this block, retries included, ends by `deadline` (a `clock.monotonic()` value)."""
+    token = _AMBIENT_DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _AMBIENT_DEADLINE.reset(token)
+
+
+def _effective_deadline(deadline: float | None) -> float | None:
+    ambient = _AMBIENT_DEADLINE.get()
+    if ambient is None:
+        return deadline
+    return ambient if deadline is None else min(deadline, ambient)
+
 
 USER_AGENT = f"trigger-schedule/{__version__}"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -108,6 +132,7 @@ class HttpClient:
         returns a token) out of the --debug log, since the token is not known to the redactor yet.
         `retry_if` marks further answers as transient, for a platform that says so in its own way.
         """
+        deadline = _effective_deadline(deadline)
         payload, send_headers = _encode(json, data, headers)
         response: requests.Response | None = None
         error: Exception | None = None

@@ -18,7 +18,9 @@ from trigger_schedule.console import Console
 from trigger_schedule.durations import format_duration
 from trigger_schedule.errors import ExitCode, Interrupted, PlatformError, TriggerScheduleError, WaitTimeout
 from trigger_schedule.gate import GateFailed, wait_until_healthy
+from trigger_schedule.http import bounded_by
 from trigger_schedule.idempotency import idempotency_key
+from trigger_schedule.options import schema_default
 from trigger_schedule.plan import TriggerSpec
 from trigger_schedule.platforms.base import Platform, RunRef, RunState, RunStatus, TriggerRequest
 from trigger_schedule.results import Decision, Status, TriggerResult
@@ -33,6 +35,10 @@ _STATUS_OF_STATE = {
     RunState.FAILED: Status.FAILED,
     RunState.CANCELLED: Status.CANCELLED,
 }
+
+
+# How long cancelling a run may take once the trigger's deadline has passed or the job was interrupted.
+CANCEL_GRACE_S = 10.0
 
 
 def _iso(moment: datetime) -> str:
@@ -76,7 +82,8 @@ class TriggerLifecycle:
         started = self.clock.monotonic()
         deadline = started + trigger.timeout
         try:
-            self._decide_and_start(started, deadline)
+            with bounded_by(deadline):
+                self._decide_and_start(started, deadline)
         except Interrupted as exc:
             result.status = Status.CANCELLED
             result.reason = self._after_interrupt(exc)
@@ -338,7 +345,9 @@ class TriggerLifecycle:
     def _cancel(self, why: str) -> str:
         run_id = self.result.run_id or ""
         try:
-            self.platform_of(self.trigger.platform).cancel(self.run or RunRef(run_id, self.result.run_url))
+            # Past the trigger's deadline (a timeout) or after a signal: the cancel gets a grace of its own.
+            with bounded_by(self.clock.monotonic() + CANCEL_GRACE_S):
+                self.platform_of(self.trigger.platform).cancel(self.run or RunRef(run_id, self.result.run_url))
         except PlatformError as exc:
             self.console.warn(f"[{self.trigger.name}] could not cancel run {run_id}: {exc.message}")
             return f"cancelling run {run_id} failed: {exc.message}"
@@ -360,18 +369,23 @@ class TriggerLifecycle:
             key = idempotency_key(self.context, self.trigger.name + ":on-failure", job)
             self.say(f"the run {self.result.status}: starting the compensating job {job}")
             started = self.clock.monotonic()
-            deadline = started + parse_duration(spec.get("timeout", "30m"))
-            request = TriggerRequest(job=job, params=params, idempotency_key=key, provenance=_provenance(self.context))
-            existing = platform.find_existing(request, deadline)
-            run = existing or platform.trigger(request, deadline).run
-            record.update(
-                run_id=run.run_id, run_url=run.url, decision=Decision.ADOPTED if existing else Decision.TRIGGERED
-            )
-            if not spec.get("wait", True):
-                record["status"] = Status.TRIGGERED
-                return
-            final = self._wait(platform, run, deadline, started, f"{self.trigger.name} on-failure", self.trigger.logs)
-            record["status"] = _STATUS_OF_STATE[final.state]
+            deadline = started + parse_duration(spec.get("timeout", schema_default("on-failure", "timeout")))
+            with bounded_by(deadline):  # every request of the compensation, as of the trigger
+                request = TriggerRequest(
+                    job=job, params=params, idempotency_key=key, provenance=_provenance(self.context)
+                )
+                existing = platform.find_existing(request, deadline)
+                run = existing or platform.trigger(request, deadline).run
+                record.update(
+                    run_id=run.run_id, run_url=run.url, decision=Decision.ADOPTED if existing else Decision.TRIGGERED
+                )
+                if not spec.get("wait", schema_default("on-failure", "wait")):
+                    record["status"] = Status.TRIGGERED
+                    return
+                final = self._wait(
+                    platform, run, deadline, started, f"{self.trigger.name} on-failure", self.trigger.logs
+                )
+                record["status"] = _STATUS_OF_STATE[final.state]
         except WaitTimeout as exc:
             record.update(status=Status.TIMED_OUT, reason=exc.message)
         except TriggerScheduleError as exc:
