@@ -8,7 +8,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from trigger_schedule import platforms
 from trigger_schedule.errors import ConfigError
 
 
@@ -21,6 +20,8 @@ def base_schema() -> dict[str, Any]:
 
 def full_schema() -> dict[str, Any]:
     """Base schema with each installed platform's `options:` schema (what `trigger-schedule schema` prints)."""
+    from trigger_schedule import platforms  # the plug-ins, only where their schemas are wanted
+
     return schema_for(tuple(platforms.available()), strict_types=True)
 
 
@@ -30,6 +31,8 @@ def schema_for(types: tuple[str, ...], strict_types: bool = False) -> dict[str, 
 
     Validating a plan needs only the types it uses, so other plug-ins are never imported.
     """
+    from trigger_schedule import platforms
+
     schema = copy.deepcopy(base_schema())
     platform_def = schema["$defs"]["platform"]
     branches = []
