@@ -62,8 +62,26 @@ def _keys_table(sections: list[tuple[str, str]]) -> str:
     return "\n".join(rows)
 
 
+CAPABILITIES = (
+    ("adopts", "adopts a re-run"), ("waits", "waits by"), ("logs", "logs"), ("cancel", "cancel"),
+    ("defers", "deferred start"), ("concurrency", "concurrency"),
+)  # fmt: skip
+
+
+def capabilities_table() -> str:
+    """One row per built-in platform, from its class's `capabilities`."""
+    from trigger_schedule import platforms
+
+    rows = ["| type | " + " | ".join(title for _, title in CAPABILITIES) + " |", "|---" * (len(CAPABILITIES) + 1) + "|"]
+    for name in platforms.available():
+        said = platforms.load(name).capabilities
+        rows.append(f"| {name} | " + " | ".join(_cell(said.get(key, "")) for key, _ in CAPABILITIES) + " |")
+    return "\n".join(rows)
+
+
 def tables() -> dict[str, str]:
     return {
+        "capabilities": capabilities_table(),
         "flags": flags_table(),
         "platform-keys": _keys_table([("", "platform"), ("auth.", "auth"), ("tls.", "tls")]),
         "trigger-keys": _keys_table([("", "trigger"), ("", "trigger-options")]),

@@ -144,3 +144,12 @@ def test_readme_tables_are_generated() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_tables.py"), "--check"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_platform_describes_its_capabilities_and_concurrency_matches_its_class() -> None:
+    from trigger_schedule import platforms
+
+    for name in platforms.available():
+        plugin = platforms.load(name)
+        assert set(plugin.capabilities) == {"adopts", "waits", "logs", "cancel", "defers", "concurrency"}, name
+        assert (plugin.capabilities["defers"] != "no") == plugin.can_defer, name

@@ -12,7 +12,7 @@ import json as jsonlib
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
 import requests
@@ -64,6 +64,15 @@ _PROVENANCE_LINES = (
 
 class AirflowPlatform(Platform):
     type_name = "airflow"
+    # How it adopts a re-run, waits, reads logs, cancels, defers a start and sees active runs (README table).
+    capabilities: ClassVar[dict[str, str]] = {
+        "adopts": "deterministic `dag_run_id`",
+        "waits": "the `/wait` stream (3) / polling (2)",
+        "logs": "per task try",
+        "cancel": "sets the run failed",
+        "defers": "`run_after` (3) / logical date (2)",
+        "concurrency": "yes",
+    }
     can_list_active = True
     can_defer = True  # Airflow 3: run_after; Airflow 2: a future logical date (queued until then)
     options_schema = {

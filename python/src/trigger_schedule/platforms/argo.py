@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 import requests
@@ -72,6 +72,15 @@ def label_value(value: str) -> str:
 
 class ArgoPlatform(Platform):
     type_name = "argo"
+    # How it adopts a re-run, waits, reads logs, cancels, defers a start and sees active runs (README table).
+    capabilities: ClassVar[dict[str, str]] = {
+        "adopts": "deterministic Workflow name",
+        "waits": "polling",
+        "logs": "pod logs",
+        "cancel": "stop",
+        "defers": "no",
+        "concurrency": "yes",
+    }
     can_list_active = True
     can_defer = False  # a Workflow has no scheduled start; CronWorkflows are recurring, not one-off
     options_schema = {

@@ -135,6 +135,8 @@ class Platform(ABC):
     # Whether `list_active` works (concurrency policies) and `TriggerRequest.start_at` is honoured.
     can_list_active: ClassVar[bool] = False
     can_defer: ClassVar[bool] = False
+    # What the README's capability table says of the platform: adopts, waits, logs, cancel, defers, concurrency.
+    capabilities: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: PlatformConfig, http: HttpClient, clock: Clock) -> None:
         self.config = config

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -168,6 +168,15 @@ def next_delay(server_now: float, window: tuple[float, float] | None, late_polls
 
 class DagsterPlatform(Platform):
     type_name = "dagster"
+    # How it adopts a re-run, waits, reads logs, cancels, defers a start and sees active runs (README table).
+    capabilities: ClassVar[dict[str, str]] = {
+        "adopts": "tag lookup",
+        "waits": "the event subscription (websocket)",
+        "logs": "`logsForRun`",
+        "cancel": "`terminateRun`",
+        "defers": "no",
+        "concurrency": "no",
+    }
     options_schema = {
         "type": "object",
         "additionalProperties": False,

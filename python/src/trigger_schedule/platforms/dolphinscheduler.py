@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -98,6 +98,15 @@ _MAX_LOG_PAGES = 20  # per task and call: a burst of output is read in bounded s
 
 class DolphinSchedulerPlatform(Platform):
     type_name = "dolphinscheduler"
+    # How it adopts a re-run, waits, reads logs, cancels, defers a start and sees active runs (README table).
+    capabilities: ClassVar[dict[str, str]] = {
+        "adopts": "key start-parameter lookup",
+        "waits": "polling",
+        "logs": "per task instance",
+        "cancel": "STOP",
+        "defers": "no",
+        "concurrency": "yes",
+    }
     can_list_active = True
     can_defer = False  # a manual start has no "run at"; only schedules (cron) do
     options_schema = {

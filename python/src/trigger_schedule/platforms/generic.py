@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
@@ -44,6 +44,15 @@ _POINTERS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "
 
 class GenericPlatform(Platform):
     type_name = "generic"
+    # How it adopts a re-run, waits, reads logs, cancels, defers a start and sees active runs (README table).
+    capabilities: ClassVar[dict[str, str]] = {
+        "adopts": "key lookup / `Idempotency-Key`",
+        "waits": "polling",
+        "logs": "offset-based",
+        "cancel": "yes",
+        "defers": "no",
+        "concurrency": "`active-url`",
+    }
     can_list_active = True
     options_schema = {
         "type": "object",

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -84,6 +84,15 @@ class _Session:
 
 class PowerJobPlatform(Platform):
     type_name = "powerjob"
+    # How it adopts a re-run, waits, reads logs, cancels, defers a start and sees active runs (README table).
+    capabilities: ClassVar[dict[str, str]] = {
+        "adopts": "key in `instanceParams` (5.1.1+: queryInstance; 4.x: the console's instance list)",
+        "waits": "polling",
+        "logs": "instance facts; the worker's log on 4.x",
+        "cancel": "stop / cancel",
+        "defers": "`delay`",
+        "concurrency": "yes",
+    }
     can_list_active = True
     can_defer = True
     options_schema = {

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -78,6 +78,15 @@ class LogCursor:
 
 class PrefectPlatform(Platform):
     type_name = "prefect"
+    # How it adopts a re-run, waits, reads logs, cancels, defers a start and sees active runs (README table).
+    capabilities: ClassVar[dict[str, str]] = {
+        "adopts": "`idempotency_key`",
+        "waits": "the event websocket",
+        "logs": "`/logs/filter`",
+        "cancel": "CANCELLING",
+        "defers": "SCHEDULED state",
+        "concurrency": "yes",
+    }
     can_list_active = True
     can_defer = True  # a flow run created in a SCHEDULED state with its scheduled_time
     options_schema = {

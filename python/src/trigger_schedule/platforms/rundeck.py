@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import timezone
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
@@ -48,6 +48,15 @@ _OPTION_NAME = {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_.-]+$"}
 
 class RundeckPlatform(Platform):
     type_name = "rundeck"
+    # How it adopts a re-run, waits, reads logs, cancels, defers a start and sees active runs (README table).
+    capabilities: ClassVar[dict[str, str]] = {
+        "adopts": "key option lookup",
+        "waits": "polling",
+        "logs": "execution output",
+        "cancel": "abort",
+        "defers": "`runAtTime`",
+        "concurrency": "yes",
+    }
     can_list_active = True
     can_defer = True
     options_schema = {

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -63,6 +63,18 @@ LOG_STATUS_RUNNING = 3  # pageList: trigger_code = 200 AND handle_code = 0
 
 class XxlJobPlatform(Platform):
     type_name = "xxl-job"
+    # How it adopts a re-run, waits, reads logs, cancels, defers a start and sees active runs (README table).
+    capabilities: ClassVar[dict[str, str]] = {
+        "adopts": "key marker in `executorParam`",
+        "waits": "polling",
+        "logs": "`logDetailCat`",
+        "cancel": (
+            "`logKill`, guarded (never a finished run; refused when other runs share the task's executor "
+            "thread unless `kill-shared`)"
+        ),
+        "defers": "no",
+        "concurrency": "yes",
+    }
     can_list_active = True
     options_schema = {
         "type": "object",
