@@ -123,6 +123,10 @@ class State:
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     custom_jobs: dict[str, JobSpec] = field(default_factory=dict)
+    # The contract's optional parts, switchable per test: answering status requests with `wait=` only when
+    # the state changes (long-poll), and a `Retry-After` poll hint on status answers.
+    long_poll: bool = True
+    status_retry_after: Optional[float] = None
 
     def reset(self) -> None:
         with self.lock:
@@ -134,6 +138,8 @@ class State:
             # Restored too, so a test that changed credentials cannot leak them into the next one.
             self.token = self.initial_token
             self.signing_secret = self.initial_signing_secret
+            self.long_poll = True
+            self.status_retry_after = None
 
     def job(self, name: str) -> Optional[JobSpec]:
         return self.custom_jobs.get(name) or BUILTIN_JOBS.get(name)
@@ -371,11 +377,28 @@ class Handler(BaseHTTPRequestHandler):
         elif endpoint == "find":
             self.find(query)
         elif endpoint == "status":
-            self.send_json(200, self.lookup(unquote(parts[4]), lambda run, now: run.view(now)))
+            self.status(unquote(parts[4]), query)
         elif endpoint == "logs":
             self.logs(unquote(parts[4]), query)
         elif endpoint == "cancel":
             self.cancel(unquote(parts[4]))
+
+    def status(self, run_id: str, query: dict[str, str]) -> None:
+        """The run's view; with `wait=<seconds>` (long-poll), held until its status differs from `state` or the
+        wait ends, and then marked with a `Long-Poll` header. A server without long-poll ignores `wait`."""
+        state = self.server.state
+        view = self.lookup(run_id, lambda run, now: run.view(now))
+        headers: dict[str, str] = {}
+        wait = _seconds(query.get("wait"))
+        if state.long_poll and wait is not None:
+            until = time.monotonic() + min(wait, 60.0)
+            while view.get("status") == query.get("state", view.get("status")) and time.monotonic() < until:
+                time.sleep(0.05)
+                view = self.lookup(run_id, lambda run, now: run.view(now))
+            headers["Long-Poll"] = f"{min(wait, 60.0):g}"
+        if state.status_retry_after is not None:
+            headers["Retry-After"] = f"{state.status_retry_after:g}"
+        self.send_json(200, view, headers)
 
     def lookup(self, run_id: str, render: Callable[[Run, float], Any]) -> Any:
         state = self.server.state
@@ -544,8 +567,22 @@ class Handler(BaseHTTPRequestHandler):
                 state.token = payload["token"]
             if "signing_secret" in payload:
                 state.signing_secret = secret
+            if "long_poll" in payload:
+                state.long_poll = bool(payload["long_poll"])
+            if "status_retry_after" in payload:
+                state.status_retry_after = payload["status_retry_after"]
             signing = state.signing_secret is not None
         self.send_json(200, {"ok": True, "signing": signing})
+
+
+def _seconds(text: Optional[str]) -> Optional[float]:
+    """`30s` or `30` as seconds; anything else as absent."""
+    if not text:
+        return None
+    try:
+        return max(0.0, float(text[:-1] if text.endswith("s") else text))
+    except ValueError:
+        return None
 
 
 class SchedulerServer(ThreadingHTTPServer):

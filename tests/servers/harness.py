@@ -184,9 +184,22 @@ class GenericScheduler:
         """Queue responses for 'trigger', 'status', 'logs', 'cancel' or 'find', used one per request."""
         self._admin("POST", "faults", {"endpoint": endpoint, "responses": responses})
 
-    def configure(self, token: Union[str, _Unset] = UNSET, signing_secret: Union[str, _Unset, None] = UNSET) -> None:
-        """Change credentials (until the next reset); signing_secret=None turns request signing off."""
+    def configure(
+        self,
+        token: Union[str, _Unset] = UNSET,
+        signing_secret: Union[str, _Unset, None] = UNSET,
+        *,
+        long_poll: Optional[bool] = None,
+        status_retry_after: Union[float, _Unset, None] = UNSET,
+    ) -> None:
+        """Change credentials and the contract's optional parts (until the next reset); signing_secret=None turns
+        request signing off, long_poll=False makes status requests ignore `wait=`, status_retry_after sets the
+        Retry-After poll hint on status answers."""
         payload: dict[str, Any] = {}
+        if long_poll is not None:
+            payload["long_poll"] = long_poll
+        if not isinstance(status_retry_after, _Unset):
+            payload["status_retry_after"] = status_retry_after
         if not isinstance(token, _Unset):
             payload["token"] = token
         if not isinstance(signing_secret, _Unset):

@@ -17,6 +17,7 @@ from trigger_schedule.retrying import (
     stop_at_deadline,
     stop_without_wait,
     wait_backoff,
+    wait_poll_hint,
 )
 
 # A guard on top of the deadline, so no bug in a clock can make this loop endless.
@@ -127,10 +128,11 @@ def _poll(
     transient_errors = 0
     retrying = Retrying(
         stop=stop_after_attempt(MAX_POLLS) | stop_at_deadline(deadline, clock) | stop_without_wait(),
-        wait=wait_backoff(backoff),
+        wait=wait_poll_hint(wait_backoff(backoff)),
         clock=clock,
     )
-    for _ in retrying if clock.monotonic() < deadline else ():  # no poll once the deadline has come
+    for attempt in retrying if clock.monotonic() < deadline else ():  # no poll once the deadline has come
+        attempt.retry_after = None
         try:
             status = platform.status(run, deadline)
         except (AuthError, RejectedError):
@@ -144,6 +146,7 @@ def _poll(
             seen(status)
             if status.state.terminal:
                 return status
+            attempt.retry_after = status.poll_after  # the scheduler's own hint for the next poll, if it gave one
     # A timeout is reported at its deadline: the last wait is the time left.
     if deadline > clock.monotonic():
         pause(clock, deadline - clock.monotonic())

@@ -107,6 +107,7 @@ class RunStatus:
     state: RunState
     raw: str  # the platform's own word, shown to users
     url: str | None = None
+    poll_after: float | None = None  # when the scheduler asks to be polled next (a Retry-After), in seconds
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
 
 from trigger_schedule import jsonpointer
+from trigger_schedule.backoff import parse_retry_after
+from trigger_schedule.durations import parse_duration
 from trigger_schedule.errors import ConfigError, PlatformError, RejectedError
 from trigger_schedule.http import json_body
 from trigger_schedule.platforms.base import (
@@ -39,6 +42,8 @@ DEFAULT_STATES: dict[str, RunState] = {
 
 
 _URL_OR_OFF = {"type": ["string", "null"]}
+# A bound on long-poll rounds per wait (each holds up to `long-poll`, so this is hours, not a limit users meet).
+MAX_LONG_POLLS = 10_000
 _POINTERS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 
 
@@ -47,7 +52,7 @@ class GenericPlatform(Platform):
     # How it adopts a re-run, waits, reads logs, cancels, defers a start and sees active runs (README table).
     capabilities: ClassVar[dict[str, str]] = {
         "adopts": "key lookup / `Idempotency-Key`",
-        "waits": "polling",
+        "waits": "long-poll (`wait=`), else polling with the server's Retry-After hint",
         "logs": "offset-based",
         "cancel": "yes",
         "defers": "no",
@@ -82,6 +87,14 @@ class GenericPlatform(Platform):
                 "default": "{url}/v1/jobs/runs/{runId}",
                 "type": "string",
                 "description": "Status endpoint (GET).",
+            },
+            "long-poll": {
+                # Short enough that a cancel (SIGINT/SIGTERM) is never held up longer than this by a waiting request.
+                "default": "5s",
+                "type": ["string", "number"],
+                "description": "Ask the status endpoint to answer only when the state changes, or after this long "
+                "(`wait=` and `state=` query parameters; a server that does it says so with a Long-Poll header, "
+                "one that does not is polled as before); 0: never ask.",
             },
             "status-pointer": {
                 "default": "/status",
@@ -245,13 +258,40 @@ class GenericPlatform(Platform):
         return [self._run_ref(run, "active runs") for run in runs] if isinstance(runs, list) else []
 
     def status(self, run: RunRef, deadline: float | None) -> RunStatus:
+        return self._status(run, deadline)[0]
+
+    def watch(self, run: RunRef, deadline: float) -> Iterator[RunStatus] | None:
+        """Long-poll: each status request held by the server until the state changes; None when not asked."""
+        hold = parse_duration(self.opts["long-poll"], "options.long-poll")
+        return self._long_poll(run, deadline, hold) if hold > 0 else None
+
+    def _long_poll(self, run: RunRef, deadline: float, hold: float) -> Iterator[RunStatus]:
+        last: RunStatus | None = None
+        for _ in range(MAX_LONG_POLLS):
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                return
+            wait = min(hold, left)
+            status, held = self._status(run, deadline, wait=wait, state=last.raw if last else None)
+            yield status
+            if status.state.terminal or not held:
+                return  # ended, or the server answers at once: the core polls from here
+            last = status
+
+    def _status(
+        self, run: RunRef, deadline: float | None, wait: float | None = None, state: str | None = None
+    ) -> tuple[RunStatus, bool]:
+        """The run's status, and whether the server held the request (it supports long-poll)."""
         url = self._url(self.opts["status-url"], runId=run.run_id)
+        query = {"wait": f"{wait:g}s", **({"state": state} if state else {})} if wait else None
         response = self.http.request(
             "GET",
             url,
             headers={"Accept": "application/json", **self._auth},
             what=f"status of run {run.run_id}",
             deadline=deadline,
+            params=query,
+            read_timeout=(wait + self.http.options.read_timeout) if wait else None,
         )
         document = _json(response, f"status of run {run.run_id}")
         word = jsonpointer.resolve(document, self.opts["status-pointer"])
@@ -261,7 +301,9 @@ class GenericPlatform(Platform):
                 hint="set options.status-pointer to where the scheduler puts the state",
             )
         raw = str(word)
-        return RunStatus(state=self.states.get(raw.lower(), RunState.RUNNING), raw=raw, url=run.url)
+        hint = parse_retry_after(response.headers.get("Retry-After"))
+        status = RunStatus(state=self.states.get(raw.lower(), RunState.RUNNING), raw=raw, url=run.url, poll_after=hint)
+        return status, bool(wait) and "Long-Poll" in response.headers
 
     def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
         if not self._logs_supported:
