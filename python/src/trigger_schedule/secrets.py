@@ -131,7 +131,7 @@ def missing_credential(
     Checked for every platform of the run before any request, so a misspelt variable is a config error naming
     it, not an unauthenticated request."""
     auth_type = auth.get("type", "bearer")
-    token_env, username_env, password_env = credential_envs(auth, default_token_env)
+    token_env, _, password_env = credential_envs(auth, default_token_env)
     what = f"platform {name}"
     if auth_type in ("bearer", "header"):
         if auth.get("token-file"):
@@ -146,14 +146,13 @@ def missing_credential(
                 hint=f"set {token_env} from your CI's secret store (or name the right variable with --token-env / "
                 "auth.token-env, or give a token file); for a scheduler without authentication use auth type none",
             )
-    elif auth_type == "basic":
-        for variable, role in ((username_env, "username"), (password_env, "password")):
-            if not environ.get(variable):
-                return ConfigError(
-                    f"{what}: no {role} for basic auth: the environment variable {variable} is not set or is empty",
-                    hint=f"set {variable} from your CI's secret store, or name the right variable "
-                    f"(auth.{role}-env / --{role}-env)",
-                )
+    elif auth_type == "basic" and not environ.get(password_env):
+        # The password is the secret; a username may be empty (Prefect's auth string holds "user:pass" alone).
+        return ConfigError(
+            f"{what}: no password for basic auth: the environment variable {password_env} is not set or is empty",
+            hint=f"set {password_env} from your CI's secret store, or name the right variable "
+            "(auth.password-env / --password-env)",
+        )
     return None
 
 
