@@ -32,13 +32,13 @@ import pytest
 import yaml
 from cli_runner import TOKEN, clean_env
 from groovy_runner import groovy_command, groovy_env
+from offline_install import offline_env
 from servers.gitlab_instance import GitLabInstance
 from servers.harness import GenericScheduler
 from trigger_schedule import __version__
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools"
-WHEELHOUSE = TOOLS / "wheelhouse"
 GCL = TOOLS / "node" / "node_modules" / ".bin" / "gitlab-ci-local"
 ACT = Path(sys.executable).with_name("act")
 BASE_PYTHON = Path(os.path.realpath(sys.executable))
@@ -64,19 +64,8 @@ def _commit_all(repo: Path, message: str, *tags: str) -> None:
         _git(repo, "tag", tag)
 
 
-def _offline() -> dict[str, str]:
-    """pip and uv install from the lock's wheelhouse only: any request for a name it lacks fails."""
-    if not (WHEELHOUSE / ".stamp").exists():
-        pytest.fail(f"{WHEELHOUSE} is missing: run `bash scripts/tools/github.sh` first (scripts/test.sh does)")
-    return {
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": str(WHEELHOUSE),
-        "UV_NO_CONFIG": "1",
-        "UV_OFFLINE": "1",
-        "UV_NO_INDEX": "1",
-        "UV_FIND_LINKS": str(WHEELHOUSE),
-    }
+def _offline(home: Path) -> dict[str, str]:
+    return offline_env(home)
 
 
 def _no_token(text: str, root: Path) -> None:
@@ -154,7 +143,7 @@ def test_github_consumer_uses_the_action_at_the_major_tag(
         "--env", f"SCHEDULER_URL={generic_server.url}", "--env", f"CONSUMER_OUT={out}",
         "--env", f"RUNNER_TOOL_CACHE={tmp_path / 'tool-cache'}",
     ]  # fmt: skip
-    for key, value in {**_offline(), "UV_CACHE_DIR": str(tmp_path / "uv-cache")}.items():
+    for key, value in _offline(tmp_path).items():
         command += ["--env", f"{key}={value}"]
     env = {
         "PATH": f"{BASE_PYTHON.parent}:/usr/local/bin:/usr/bin:/bin",
@@ -189,7 +178,7 @@ def gitlab(release: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The stand-in instance serving the release's component project at its tag, and its registry's wheel."""
     root = tmp_path_factory.mktemp("gitlab")
     tree = root / "component"
-    env = {**clean_env(), **_offline(), "PYTHONPATH": str(release / "python" / "src"), "PYTHON": sys.executable}
+    env = {**clean_env(), **_offline(root), "PYTHONPATH": str(release / "python" / "src"), "PYTHON": sys.executable}
     done = subprocess.run(
         ["bash", str(release / "scripts" / "release" / "gitlab_component.sh"), str(tree), COMPONENT_PROJECT],
         cwd=release, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
@@ -207,7 +196,7 @@ def gitlab(release: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def _gitlab_ci_local(repo: Path, server: GenericScheduler, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CI", "GITHUB_", "GITLAB_", "PIP_", "UV_"))}
-    env.update(HOME=str(repo.parent / "home"), **_offline())
+    env.update(HOME=str(repo.parent / "home"), **_offline(repo.parent))
     command = [str(GCL), "--force-shell-executor", "--no-color", "--variable", f"SCHEDULE_API_TOKEN={TOKEN}",
                "--variable", f"SCHEDULER_URL={server.url}", *args]  # fmt: skip
     return subprocess.run(
@@ -326,7 +315,7 @@ def test_jenkins_consumer_loads_the_library_at_the_tag(
         'echo "run ${run.runId}: ${run.status}"\n'
         "run\n"
     )
-    env = {**_offline(), "SCHEDULER_URL": generic_server.url, "AGENT_PYTHON": sys.executable,
+    env = {**_offline(tmp_path), "SCHEDULER_URL": generic_server.url, "AGENT_PYTHON": sys.executable,
            "XDG_CACHE_HOME": str(tmp_path / "cache"), "GIT_COMMIT": "0" * 40}  # fmt: skip
     scenarios: list[dict[str, Any]] = [
         {"name": "consumer", "pipeline": pipeline, "env": env, "credentials": {"schedule-api-token": TOKEN}},

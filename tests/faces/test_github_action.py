@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from cli_runner import TOKEN
+from offline_install import SETUP_HINT, offline_env
 from servers.harness import GenericScheduler
 from trigger_schedule.errors import EXIT_MEANINGS
 from trigger_schedule.options import ALL_OPTIONS
@@ -33,13 +34,11 @@ ACTION_YML = ACTION_DIR / "action.yml"
 WORKFLOW_DIR = REPO / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml"))
 TOOLS = REPO / ".tools"
-WHEELHOUSE = TOOLS / "wheelhouse"
 NODE_MODULES = TOOLS / "node" / "node_modules"
 UV_DIR = TOOLS / "uv" / "bin"
 VENV_BIN = Path(sys.executable).parent
 # The interpreter this test venv was made from: the action builds its own venv from it.
 BASE_PYTHON = Path(os.path.realpath(sys.executable))
-SETUP_HINT = "run `bash scripts/tools/github.sh` first (scripts/test.sh does)"
 
 # Inputs that are not CLI flags, and the variable each becomes (python only selects the interpreter).
 NOT_FLAGS = {"token": "TRIGGER_SCHEDULE_TOKEN", "python": "ACTION_PYTHON"}
@@ -236,7 +235,7 @@ class ActSandbox:
             f"SELFTEST_OUT={out}",
         ]
         # No uv on PATH: the action bootstraps it with pip, as on a runner without uv.
-        for key, value in _offline_env(self.root).items():
+        for key, value in offline_env(self.root).items():
             command += ["--env", f"{key}={value}"]
         if payload is not None:
             event_file = self.root / "event.json"
@@ -284,24 +283,6 @@ def act_sandbox(tmp_path_factory: pytest.TempPathFactory) -> ActSandbox:
 # -- the venv setup outside act, on the sandbox's copy of the sources ------------------------------
 
 
-def _offline_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """pip and uv install from the wheelhouse only, with no config from the machine."""
-    if not (WHEELHOUSE / ".stamp").exists():
-        pytest.fail(f"{WHEELHOUSE} is missing: {SETUP_HINT}")
-    env = {
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": str(WHEELHOUSE),
-        "UV_NO_CONFIG": "1",
-        "UV_OFFLINE": "1",
-        "UV_NO_INDEX": "1",
-        "UV_FIND_LINKS": str(WHEELHOUSE),
-        "UV_CACHE_DIR": str(home / "uv-cache"),
-    }
-    env.update(extra or {})
-    return env
-
-
 def _setup(
     tmp_path: Path, action_dir: Path, path: str, installer: str, python: Path | None = BASE_PYTHON
 ) -> tuple[dict[str, str], str]:
@@ -318,7 +299,7 @@ def _setup(
     }
     if python is not None:
         extra["ACTION_PYTHON"] = str(python)
-    env = _offline_env(tmp_path, extra)
+    env = offline_env(tmp_path, extra)
     done = subprocess.run(
         ["bash", str(action_dir / "setup.sh")],
         env=env,
@@ -408,7 +389,7 @@ def test_setup_on_an_old_runner_takes_a_python_from_the_tool_cache(tmp_path: Pat
 
 def test_setup_on_an_old_runner_without_a_newer_python_says_what_to_set(tmp_path: Path) -> None:
     bin_dir = _old_python_runner(tmp_path)
-    env = _offline_env(
+    env = offline_env(
         tmp_path,
         {
             "PATH": str(bin_dir),
