@@ -153,3 +153,11 @@ def test_every_platform_describes_its_capabilities_and_concurrency_matches_its_c
         plugin = platforms.load(name)
         assert set(plugin.capabilities) == {"adopts", "waits", "logs", "cancel", "defers", "concurrency"}, name
         assert (plugin.capabilities["defers"] != "no") == plugin.can_defer, name
+
+
+def test_the_built_in_platforms_are_the_ones_pyproject_registers() -> None:
+    import tomllib
+    from trigger_schedule.platforms import BUILT_IN
+
+    pyproject = tomllib.loads((ROOT / "python" / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["entry-points"]["trigger_schedule.platforms"] == BUILT_IN
