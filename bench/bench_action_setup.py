@@ -41,6 +41,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "faces"))
+
+from offline_install import offline_env  # noqa: E402
+
 ACTION = REPO / "actions" / "trigger-schedule"
 WHEELHOUSE = REPO / ".tools" / "wheelhouse"
 UV_BIN = REPO / ".tools" / "uv" / "bin"
@@ -75,24 +79,21 @@ def _copy_sources(root: Path, ref: str | None = None) -> Path:
 
 def _env(action: Path, tool_cache: Path, uv_cache: Path, uv_on_path: bool, installer: str) -> dict[str, str]:
     path = f"{UV_BIN}:/usr/bin:/bin" if uv_on_path else "/usr/bin:/bin"
-    return {
-        "PATH": path,
-        "HOME": str(tool_cache.parent),
-        "LANG": "C.UTF-8",
-        "GITHUB_ACTION_PATH": str(action),
-        "GITHUB_OUTPUT": str(tool_cache.parent / "github_output"),
-        "RUNNER_TOOL_CACHE": str(tool_cache),
-        "ACTION_PYTHON": BASE_PYTHON,
-        "TRIGGER_SCHEDULE_INSTALLER": installer,
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": str(WHEELHOUSE),
-        "UV_NO_CONFIG": "1",
-        "UV_OFFLINE": "1",
-        "UV_NO_INDEX": "1",
-        "UV_FIND_LINKS": str(WHEELHOUSE),
-        "UV_CACHE_DIR": str(uv_cache),
-    }
+    # The tests' offline environment: pip and uv from the wheelhouse only.
+    return offline_env(
+        tool_cache.parent,
+        {
+            "PATH": path,
+            "HOME": str(tool_cache.parent),
+            "LANG": "C.UTF-8",
+            "GITHUB_ACTION_PATH": str(action),
+            "GITHUB_OUTPUT": str(tool_cache.parent / "github_output"),
+            "RUNNER_TOOL_CACHE": str(tool_cache),
+            "ACTION_PYTHON": BASE_PYTHON,
+            "TRIGGER_SCHEDULE_INSTALLER": installer,
+            "UV_CACHE_DIR": str(uv_cache),
+        },
+    )
 
 
 CPU: dict[str, float] = {}
