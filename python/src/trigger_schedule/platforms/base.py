@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -136,6 +136,8 @@ class Platform(ABC):
     # Whether `list_active` works (concurrency policies) and `TriggerRequest.start_at` is honoured.
     can_list_active: ClassVar[bool] = False
     can_defer: ClassVar[bool] = False
+    # How many runs one `status_many` call can read; 0: the platform reads one run per `status` call.
+    batch_status_limit: ClassVar[int] = 0
     # What the README's capability table says of the platform: adopts, waits, logs, cancel, defers, concurrency.
     capabilities: ClassVar[dict[str, str]] = {}
 
@@ -158,6 +160,16 @@ class Platform(ABC):
 
     @abstractmethod
     def status(self, run: RunRef, deadline: float | None) -> RunStatus: ...
+
+    def status_many(self, runs: Sequence[RunRef], deadline: float | None) -> dict[str, RunStatus]:
+        """The statuses of up to `batch_status_limit` runs in one call, by run id (only called when that is
+        above 0). A run missing from the answer is read with `status` on its own."""
+        raise NotImplementedError
+
+    def expected_duration(self, job: str, deadline: float | None) -> float | None:
+        """How long a run of `job` usually takes, in seconds, from the platform's own history of finished
+        runs; None when it keeps none. The waiter polls sparsely before then and closely around it."""
+        return None
 
     def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
         """The run an earlier attempt of this CI context started, if the platform can tell."""
