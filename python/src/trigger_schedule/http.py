@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import requests.auth
 from requests.adapters import HTTPAdapter
 
 from trigger_schedule import __version__
@@ -78,8 +79,17 @@ class HttpOptions:
 POOL_SIZE = 48
 
 
+class _PlanAuth(requests.auth.AuthBase):
+    """Credentials come from the plan's `auth:` only (as headers). Set on the session, it keeps requests
+    from reading ~/.netrc on every request, which could also replace those headers."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 def _pooled_session() -> requests.Session:
     session = requests.Session()
+    session.auth = _PlanAuth()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

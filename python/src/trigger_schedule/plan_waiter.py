@@ -74,6 +74,8 @@ class PlanWaiter:
         self._streams = 0
         self._no_push: set[int] = set()  # platforms whose runs have no pushed stream
         self._batches: dict[int, int] = {}  # batch reads in flight, by platform
+        self._members: dict[int, int] = {}  # runs waited for, by platform
+        self._shared: dict[tuple[int, str, float, float], PollSchedule] = {}
         self._expected: dict[tuple[int, str], float | None] = {}
         self._requests = ThreadPoolExecutor(max_workers=POLL_WORKERS, thread_name_prefix="poll")
         self._streamers = ThreadPoolExecutor(max_workers=STREAM_SLOTS, thread_name_prefix="stream")
@@ -95,7 +97,11 @@ class PlanWaiter:
                 entry.streamer = LogStreamer(spec.platform, spec.run, self.console, title, self.clock)
         with self._lock:
             stream = isinstance(spec, WaitFor) and self._takes_stream(spec.platform)
+            if isinstance(spec, WaitFor) and not stream:
+                entry.due = self._joining_read(spec.platform, now)
             self._entries.append(entry)
+            if isinstance(spec, WaitFor):
+                self._members[id(spec.platform)] = self._members.get(id(spec.platform), 0) + 1
             entry.busy = stream
         if stream:
             self._streamers.submit(self._stream, entry)
@@ -111,11 +117,18 @@ class PlanWaiter:
         self.clock.cancellation.unlisten(self._wake)
 
     def _schedule(self, spec: WaitFor, now: float) -> PollSchedule:
+        """The run's poll schedule. Runs read in batches share one per job and pace: one batch read
+        advances it once, so the plan reads the platform at one run's pace."""
         key = (id(spec.platform), spec.job)
         if key not in self._expected:  # once per job and plan: the history does not change while we wait
             self._expected[key] = self._expected_duration(spec)
         backoff = Backoff(initial=spec.poll_interval, cap=spec.poll_max_interval, factor=1.5)
-        return PollSchedule(backoff, started=now, expected=self._expected[key])
+        if spec.platform.batch_status_limit <= 0:
+            return PollSchedule(backoff, started=now, expected=self._expected[key])
+        shared = (*key, spec.poll_interval, spec.poll_max_interval)
+        if shared not in self._shared:
+            self._shared[shared] = PollSchedule(backoff, started=now, expected=self._expected[key])
+        return self._shared[shared]
 
     def _expected_duration(self, spec: WaitFor) -> float | None:
         try:
@@ -125,13 +138,19 @@ class PlanWaiter:
             self.console.debug(f"[{spec.name}] no expected duration for {spec.job}: {exc.message}")
             return None
 
+    def _joining_read(self, platform: Platform, now: float) -> float:
+        """When a new run is first read: at once, or, where the platform reads in batches, with the next
+        batch of its other runs, so each new run does not cause a read of all. Holds the lock."""
+        if platform.batch_status_limit <= 0:
+            return now
+        mates = (e for e in self._entries if isinstance(e.spec, WaitFor) and e.spec.platform is platform)
+        return min((e.due for e in mates if not e.busy), default=now)
+
     def _takes_stream(self, platform: Platform) -> bool:
         """Whether a new run of `platform` follows a pushed stream. Holds the lock."""
         if id(platform) in self._no_push or self._streams >= STREAM_SLOTS:
             return False
-        if platform.batch_status_limit > 0 and any(
-            isinstance(e.spec, WaitFor) and e.spec.platform is platform for e in self._entries
-        ):
+        if platform.batch_status_limit > 0 and self._members.get(id(platform), 0):
             return False  # another run of it is waited for: one batch read serves them both
         self._streams += 1
         return True
@@ -157,6 +176,13 @@ class PlanWaiter:
             elif not ended:
                 self._sleep(now, upcoming)
 
+    def _remove(self, entry: _Entry) -> None:
+        """Holds the lock."""
+        entry.done = True
+        self._entries.remove(entry)
+        if isinstance(entry.spec, WaitFor):
+            self._members[id(entry.spec.platform)] -= 1
+
     def _take_due(self, now: float) -> tuple[list[_Entry], set[int]]:
         """Runs to read now, and the platforms whose runs wait for a batch in flight. Holds the lock.
 
@@ -170,8 +196,7 @@ class PlanWaiter:
         for key, platform in {id(e.wait.platform): e.wait.platform for e in idle}.items():
             if platform.batch_status_limit <= 0 or not any(e.due <= now for e in idle if e.wait.platform is platform):
                 continue
-            members = sum(1 for e in self._entries if isinstance(e.spec, WaitFor) and e.spec.platform is platform)
-            if self._batches.get(key, 0) >= -(-members // platform.batch_status_limit):
+            if self._batches.get(key, 0) >= -(-self._members.get(key, 0) // platform.batch_status_limit):
                 held.add(key)
             else:
                 due += [e for e in idle if e.wait.platform is platform]
@@ -191,8 +216,7 @@ class PlanWaiter:
                 error = None
             else:
                 continue
-            entry.done = True
-            self._entries.remove(entry)
+            self._remove(entry)
             ended.append((entry, error))
         return ended
 
@@ -259,30 +283,33 @@ class PlanWaiter:
             with bounded_by(deadline):
                 statuses = platform.status_many([spec.run for spec in specs], deadline)
         except PlatformError as exc:
+            waits: dict[int, float] = {}
             for entry in entries:
-                self._failed_read(entry, exc)
+                self._failed_read(entry, exc, waits)
             return
         except Exception as exc:  # a bug in a plug-in: every lifecycle in the batch reports it
             for entry in entries:
                 self._finish(entry, None, exc)
             return
+        waits = {}
         for entry, spec in zip(entries, specs):
             status = statuses.get(spec.run.run_id)
             if status is None:  # not in the answer (e.g. just created): read on its own
                 self._read_one(entry)
             else:
-                self._observe(entry, status, started)
+                self._observe(entry, status, started, waits)
 
-    def _failed_read(self, entry: _Entry, exc: PlatformError) -> None:
+    def _failed_read(self, entry: _Entry, exc: PlatformError, waits: dict[int, float] | None = None) -> None:
         if isinstance(exc, AuthError | RejectedError):
             self._finish(entry, None, exc)
             return
         # The scheduler blinked (restart, proxy hiccup): keep waiting while the deadline allows.
         entry.errors += 1
         self.console.warn(f"[{entry.wait.name}] status check failed ({exc.message}); still waiting")
-        self._reschedule(entry, None, self.clock.monotonic())
+        self._reschedule(entry, self._next_wait(entry, None, waits), waits)
 
-    def _observe(self, entry: _Entry, status: RunStatus, started: float) -> None:
+    def _observe(self, entry: _Entry, status: RunStatus, started: float, waits: dict[int, float] | None = None) -> None:
+        """Act on a status read at `started`; `waits`: the waits chosen so far for the rest of its batch."""
         if entry.done:
             return  # ended meanwhile (deadline or interrupt): the late answer changes nothing
         self._seen(entry, status)
@@ -290,9 +317,27 @@ class PlanWaiter:
             self._finish(entry, status, None)
             return
         hint = status.poll_after
-        if hint == 0 and self.clock.monotonic() <= started:
+        now = self.clock.monotonic()
+        if hint == 0 and now <= started:
             hint = None  # a held read that took no time on this clock (an injected one) cannot pace the wait
-        self._reschedule(entry, hint, self.clock.monotonic())
+        if hint == 0:
+            # Held until something changed: read again at once; a batch no sooner than poll-interval after
+            # the last, so runs that end together are read together.
+            wait = 0.0 if waits is None else max(0.0, entry.wait.poll_interval - (now - started))
+            self._reschedule(entry, wait, waits)
+        else:
+            self._reschedule(entry, self._next_wait(entry, hint, waits), waits)
+
+    def _next_wait(self, entry: _Entry, hint: float | None, waits: dict[int, float] | None) -> float:
+        """The entry's next wait; in a batch, a shared schedule advances once for all its runs."""
+        assert entry.schedule is not None
+        key = id(entry.schedule)
+        if waits is not None and key in waits:
+            return waits[key]
+        wait = entry.schedule.next_wait(self.clock.monotonic(), hint)
+        if waits is not None:
+            waits[key] = wait
+        return wait
 
     def _seen(self, entry: _Entry, status: RunStatus) -> None:
         spec = entry.wait
@@ -305,27 +350,32 @@ class PlanWaiter:
             with bounded_by(spec.deadline):
                 entry.streamer.pump(final=status.state.terminal)
 
-    def _reschedule(self, entry: _Entry, hint: float | None, now: float) -> None:
+    def _reschedule(self, entry: _Entry, wait: float, batch: dict[int, float] | None = None) -> None:
+        """Due again after `wait`; the waiter is woken for it, except within a batch, which wakes it once."""
         entry.polls += 1
         if entry.polls >= MAX_POLLS:
             self._finish(entry, None, self._timeout(entry))
             return
-        assert entry.schedule is not None
         with self._lock:
-            entry.due = now + (0.0 if hint == 0 else entry.schedule.next_wait(now, hint))
+            entry.due = self.clock.monotonic() + wait
             entry.busy = False
-        self._wake.set()
+        if batch is None:
+            self._wake.set()
 
     def _finish(self, entry: _Entry, status: RunStatus | None, error: BaseException | None) -> None:
         with self._lock:
             if entry.done:
                 return
-            entry.done = True
-            self._entries.remove(entry)
+            self._remove(entry)
         self._wake.set()
         entry.resume(status, error)
 
     # -- pushed statuses --------------------------------------------------------------------
+
+    def _has_batch_mates(self, entry: _Entry) -> bool:
+        """Whether other runs of the entry's platform are waited for, and one batch read could serve all."""
+        platform = entry.wait.platform
+        return platform.batch_status_limit > 0 and self._members.get(id(platform), 0) > 1
 
     def _stream(self, entry: _Entry) -> None:
         spec = entry.wait
@@ -338,7 +388,7 @@ class PlanWaiter:
                 self.console,
                 spec.name,
                 lambda status: self._seen(entry, status),
-                stop=lambda: entry.done,
+                stop=lambda: entry.done or self._has_batch_mates(entry),
                 no_stream=lambda: self._no_push.add(id(spec.platform)),
             )
         except (AuthError, RejectedError) as exc:

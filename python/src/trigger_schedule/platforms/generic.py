@@ -59,7 +59,6 @@ class GenericPlatform(Platform):
         "concurrency": "`active-url`",
     }
     can_list_active = True
-    batch_status_limit = 100  # ids per request: well within the URL length servers accept
     options_schema = {
         "type": "object",
         "additionalProperties": False,
@@ -96,6 +95,14 @@ class GenericPlatform(Platform):
                 "URL-encoded), answering the runs at find-pointer; with long-poll, `wait=` asks it to answer once "
                 "one of them has ended. A server without it (an error answer) is read one run at a time; null: never "
                 "ask.",
+            },
+            "batch-size": {
+                "default": 100,
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 1000,
+                "description": "Runs per batch status request; each id adds its length and 3 bytes to the URL, which "
+                "servers and proxies often cap at 8 KB.",
             },
             "long-poll": {
                 # Short enough that a cancel (SIGINT/SIGTERM) is never held up longer than this by a waiting request.
@@ -178,8 +185,7 @@ class GenericPlatform(Platform):
                 )
             self._signing_secret = secret.encode()
         self._logs_supported = bool(self.opts["logs-url"])
-        if not self.opts["batch-status-url"]:
-            self.batch_status_limit = 0
+        self.batch_status_limit = int(self.opts["batch-size"]) if self.opts["batch-status-url"] else 0
         self._find_supported = bool(self.opts["find-url"])
 
     # -- requests ---------------------------------------------------------------------------
