@@ -31,6 +31,7 @@ from trigger_schedule.platforms.base import (
     TriggerOutcome,
     TriggerRequest,
 )
+from trigger_schedule.platforms.history import RECENT_RUNS, DurationCache, epoch_seconds, median_duration
 from trigger_schedule.secrets import MASK, REDACTOR
 
 # powerjob-common enums/InstanceStatus.java (v5.1.1).
@@ -92,6 +93,7 @@ class PowerJobPlatform(Platform):
         "cancel": "stop / cancel",
         "defers": "`delay`",
         "concurrency": "yes",
+        "batch": "no (no instance-id list filter)",
     }
     can_list_active = True
     can_defer = True
@@ -147,6 +149,7 @@ class PowerJobPlatform(Platform):
         self._warned = False
         self._log_read_at: dict[str, float] = {}
         self._last_status: dict[str, RunState] = {}  # what status() last saw, so logs() asks only what changed
+        self._durations = DurationCache(self.type_name, self.http)
         if not self.app_name:
             raise ConfigError(
                 f"platform {self.config.name}: no PowerJob app name",
@@ -297,6 +300,24 @@ class PowerJobPlatform(Platform):
         word, state = STATES.get(value, (str(value), RunState.RUNNING))
         self._last_status[run.run_id] = state
         return RunStatus(state=state, raw=word, url=run.url)
+
+    def expected_duration(self, job: str, deadline: float | None) -> float | None:
+        return self._durations.get(job, lambda: self._recent_duration(job, deadline))
+
+    def _recent_duration(self, job: str, deadline: float | None) -> float | None:
+        """The median finishedTime - actualTriggerTime of the job's last SUCCEED instances: queryInstance within
+        the lookup window (5.1.1+), else the console's newest-modified list (4.x, times to the second)."""
+        job_id = self._job_id(job, deadline)
+        since = int((self.clock.now().timestamp() - self.lookup_window) * 1000)
+        try:
+            items = self._query_instances({"jobIdEq": job_id, "statusIn": [5], "gmtModifiedGt": since}, deadline)
+        except _NoQuery:
+            listed = self._console_list(job_id, "SUCCEED", RECENT_RUNS, deadline)
+            return median_duration(_console_seconds(item) for item in listed)
+        newest = sorted(items, key=lambda item: int(item.get("finishedTime") or 0), reverse=True)
+        return median_duration(
+            epoch_seconds(item.get("actualTriggerTime"), item.get("finishedTime"), 1000.0) for item in newest
+        )
 
     def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
         if self.adopt is False:
@@ -514,6 +535,19 @@ def _may_have_late_lines(info: Mapping[str, Any], lines_seen: int) -> bool:
     """Whether the worker may still report log lines: it logged before, or ran too briefly to have reported."""
     ran_s = (int(info.get("finishedTime") or 0) - int(info.get("actualTriggerTime") or 0)) / 1000
     return lines_seen > 0 or ran_s < QUIET_RUN_S
+
+
+def _console_seconds(item: Mapping[str, Any]) -> float | None:
+    """finishedTime - actualTriggerTime of a console list item: both formatted in the server's zone
+    (OmsConstant.TIME_PATTERN, "N/A" when unset), so their difference holds."""
+    try:
+        times = [
+            datetime.strptime(str(item.get(key) or "").split(".")[0], "%Y-%m-%d %H:%M:%S")
+            for key in ("actualTriggerTime", "finishedTime")
+        ]
+    except ValueError:
+        return None
+    return (times[1] - times[0]).total_seconds()
 
 
 def _iso(millis: Any) -> str:
