@@ -34,6 +34,18 @@ def iso_seconds(start: object, end: object) -> float | None:
     return (ended - began).total_seconds()
 
 
+def local_seconds(start: object, end: object) -> float | None:
+    """Seconds between two "yyyy-MM-dd HH:mm:ss" times of one server zone (a fraction after the seconds is
+    dropped), or None when either is missing or unreadable ("N/A")."""
+    try:
+        began, ended = (
+            datetime.strptime(str(value or "").split(".")[0], "%Y-%m-%d %H:%M:%S") for value in (start, end)
+        )
+    except ValueError:
+        return None
+    return (ended - began).total_seconds()
+
+
 def epoch_seconds(start: object, end: object, scale: float = 1.0) -> float | None:
     """`end - start` of two epoch numbers (milliseconds with scale 1000), or None when either is missing."""
     if isinstance(start, bool) or isinstance(end, bool):

@@ -31,7 +31,13 @@ from trigger_schedule.platforms.base import (
     TriggerOutcome,
     TriggerRequest,
 )
-from trigger_schedule.platforms.history import RECENT_RUNS, DurationCache, epoch_seconds, median_duration
+from trigger_schedule.platforms.history import (
+    RECENT_RUNS,
+    DurationCache,
+    epoch_seconds,
+    local_seconds,
+    median_duration,
+)
 from trigger_schedule.secrets import MASK, REDACTOR
 
 # powerjob-common enums/InstanceStatus.java (v5.1.1).
@@ -313,7 +319,8 @@ class PowerJobPlatform(Platform):
             items = self._query_instances({"jobIdEq": job_id, "statusIn": [5], "gmtModifiedGt": since}, deadline)
         except _NoQuery:
             listed = self._console_list(job_id, "SUCCEED", RECENT_RUNS, deadline)
-            return median_duration(_console_seconds(item) for item in listed)
+            # Formatted in the server's zone (OmsConstant.TIME_PATTERN, "N/A" when unset): their difference holds.
+            return median_duration(local_seconds(i.get("actualTriggerTime"), i.get("finishedTime")) for i in listed)
         newest = sorted(items, key=lambda item: int(item.get("finishedTime") or 0), reverse=True)
         return median_duration(
             epoch_seconds(item.get("actualTriggerTime"), item.get("finishedTime"), 1000.0) for item in newest
@@ -535,19 +542,6 @@ def _may_have_late_lines(info: Mapping[str, Any], lines_seen: int) -> bool:
     """Whether the worker may still report log lines: it logged before, or ran too briefly to have reported."""
     ran_s = (int(info.get("finishedTime") or 0) - int(info.get("actualTriggerTime") or 0)) / 1000
     return lines_seen > 0 or ran_s < QUIET_RUN_S
-
-
-def _console_seconds(item: Mapping[str, Any]) -> float | None:
-    """finishedTime - actualTriggerTime of a console list item: both formatted in the server's zone
-    (OmsConstant.TIME_PATTERN, "N/A" when unset), so their difference holds."""
-    try:
-        times = [
-            datetime.strptime(str(item.get(key) or "").split(".")[0], "%Y-%m-%d %H:%M:%S")
-            for key in ("actualTriggerTime", "finishedTime")
-        ]
-    except ValueError:
-        return None
-    return (times[1] - times[0]).total_seconds()
 
 
 def _iso(millis: Any) -> str:
