@@ -9,6 +9,7 @@ import time
 from cli_runner import TOKEN
 from dolphin_standin_client import PROJECT, Dolphin
 from servers.admin import wait_until
+from servers.batch import check_status_many
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.http import HttpClient, HttpOptions
 from trigger_schedule.platforms.base import PlatformConfig, RunRef, RunState, TriggerRequest
@@ -40,14 +41,10 @@ def test_status_many_reads_each_run_as_status_does_in_one_call(dolphin: Dolphin)
     wait_until(lambda: _state(dolphin, succeeded.run_id) in FINAL and _state(dolphin, failed.run_id) in FINAL, 10)
     unknown = RunRef(run_id="987654")
     before = len(dolphin.requests())
-    batch = platform.status_many([succeeded, failed, running, unknown], None)
-    listed = dolphin.requests()[before:]
-    assert len(listed) == 1 and listed[0]["method"] == "GET" and listed[0]["path"].endswith("-instances")
-    assert unknown.run_id not in batch
-    assert batch[succeeded.run_id].state is RunState.SUCCEEDED and batch[failed.run_id].state is RunState.FAILED
-    assert batch[running.run_id].state is RunState.RUNNING
-    for run in (succeeded, failed, running):
-        assert batch[run.run_id] == platform.status(run, None)
+    finished = [(succeeded, RunState.SUCCEEDED), (failed, RunState.FAILED)]
+    check_status_many(platform, finished, running, unknown, lambda: platform.http.calls)
+    listed = dolphin.requests()[before]
+    assert listed["method"] == "GET" and listed["path"].endswith("-instances")
 
 
 def test_expected_duration_is_the_median_of_success_instances(dolphin: Dolphin) -> None:

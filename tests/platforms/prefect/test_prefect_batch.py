@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect_server import PASSWORD, USER, PrefectServer
+from servers.batch import check_status_many
 from trigger_schedule.clock import SystemClock
 from trigger_schedule.http import HttpClient, HttpOptions
 from trigger_schedule.platforms.base import PlatformConfig, RunRef, RunState, TriggerRequest
@@ -18,7 +19,9 @@ FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 def _platform(server: PrefectServer) -> PrefectPlatform:
-    config = PlatformConfig(name="pf", type="prefect", url=server.url, auth_type="basic", username=USER, password=PASSWORD)
+    config = PlatformConfig(
+        name="pf", type="prefect", url=server.url, auth_type="basic", username=USER, password=PASSWORD
+    )
     return PrefectPlatform(config, HttpClient(HttpOptions(), SystemClock()), SystemClock())
 
 
@@ -33,16 +36,8 @@ def test_status_many_reads_each_run_as_status_does_in_one_call(prefect_server: P
     for run in (completed, failed):
         assert prefect_server.wait_for_state(run.run_id, FINAL, timeout=150)["state_type"] in FINAL
     slow = _start(platform, "slow/ci", seconds=120)
-    unknown = RunRef(run_id=str(uuid.uuid4()))
-    before = platform.http.calls
-    batch = platform.status_many([completed, failed, slow, unknown], None)
-    assert platform.http.calls - before == 1
-    assert unknown.run_id not in batch
-    assert batch[completed.run_id].state is RunState.SUCCEEDED and batch[failed.run_id].state is RunState.FAILED
-    assert batch[slow.run_id].state is RunState.RUNNING
-    for run in (completed, failed, slow):
-        single = platform.status(run, None)
-        assert (batch[run.run_id].state, batch[run.run_id].url) == (single.state, single.url)
+    finished = [(completed, RunState.SUCCEEDED), (failed, RunState.FAILED)]
+    check_status_many(platform, finished, slow, RunRef(run_id=str(uuid.uuid4())), lambda: platform.http.calls)
     platform.cancel(slow)
 
 

@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import statistics
 from datetime import datetime
+from typing import Any
 
-from conftest import XxlAdmin
 from servers.admin import wait_until
 from test_xxl_job import platform, request
 from trigger_schedule.platforms.base import RunRef, RunState
 
 
-def _handled(xxl: XxlAdmin, run: RunRef) -> bool:
+def _handled(xxl: Any, run: RunRef) -> bool:
     return any(f"{log['jobId']}:{log['id']}" == run.run_id and log.get("handleCode") for log in xxl.logs())
 
 
-def _page_lists(xxl: XxlAdmin) -> int:
+def _page_lists(xxl: Any) -> int:
     return sum(1 for r in xxl.requests() if str(r.get("path", "")).endswith("/joblog/pageList"))
 
 
-def test_status_many_reads_one_jobs_runs_as_status_does_in_one_call(xxl: XxlAdmin) -> None:
+def test_status_many_reads_one_jobs_runs_as_status_does_in_one_call(xxl: Any) -> None:
     xxl.job(7, duration=1.0)
     xxl.job(8, duration=0.1, outcome="fail")
     pf = platform(xxl)
@@ -39,7 +39,7 @@ def test_status_many_reads_one_jobs_runs_as_status_does_in_one_call(xxl: XxlAdmi
     assert pf.status(failed, None).state is RunState.FAILED
 
 
-def test_expected_duration_is_the_median_of_successful_logs(xxl: XxlAdmin) -> None:
+def test_expected_duration_is_the_median_of_successful_logs(xxl: Any) -> None:
     xxl.job(7, duration=0.4)
     xxl.job(8, duration=0.1, outcome="fail")
     pf = platform(xxl)

@@ -224,20 +224,28 @@ class ArgoPlatform(Platform):
         return self._checked(_json(response, f"Workflow {name}"), request.job)
 
     def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
-        selector = f"{CLUSTER_TEMPLATE_LABEL if self.cluster else TEMPLATE_LABEL}={job}"
+        fields = "metadata.name,metadata.namespace,metadata.uid,status.phase"
+        items = self._list(self._template_selector(job), fields, f"list Workflows of {job}", deadline)
+        return [self._run_ref(wf) for wf in items if not _state_of(wf).terminal]
+
+    def _template_selector(self, job: str) -> str:
+        return f"{CLUSTER_TEMPLATE_LABEL if self.cluster else TEMPLATE_LABEL}={job}"
+
+    def _list(self, selector: str, fields: str, what: str, deadline: float | None) -> list[dict[str, Any]]:
+        """The namespace's Workflows matching a label selector, with only `fields` of each."""
         response = self.http.request(
             "GET",
             self._api(),
             params={
                 "listOptions.labelSelector": selector,
-                "fields": "items.metadata.name,items.metadata.namespace,items.metadata.uid,items.status.phase",
+                "fields": ",".join(f"items.{field}" for field in fields.split(",")),
             },
             headers=self._headers(),
-            what=f"list Workflows of {job}",
+            what=what,
             deadline=deadline,
         )
-        items = _json(response, f"Workflows of {job}").get("items") or []  # Go's nil slice is `null`
-        return [self._run_ref(wf) for wf in items if not _state_of(wf).terminal]
+        items = _json(response, what).get("items") or []  # Go's nil slice is `null`
+        return [item for item in items if isinstance(item, dict)]
 
     def status(self, run: RunRef, deadline: float | None) -> RunStatus:
         response = self.http.request(
@@ -256,20 +264,9 @@ class ArgoPlatform(Platform):
         keyed = {str(run.extra["key"]): run for run in runs if run.extra.get("key")}
         if not keyed:
             return {}
-        what = f"statuses of {len(keyed)} Workflows"
-        response = self.http.request(
-            "GET",
-            self._api(),
-            params={
-                "listOptions.labelSelector": f"{KEY_LABEL} in ({','.join(sorted(keyed))})",
-                "fields": ",".join(f"items.{field}" for field in _STATUS_FIELDS.split(",")),
-            },
-            headers=self._headers(),
-            what=what,
-            deadline=deadline,
-        )
+        selector = f"{KEY_LABEL} in ({','.join(sorted(keyed))})"
         found: dict[str, RunStatus] = {}
-        for document in _json(response, what).get("items") or []:  # Go's nil slice is `null`
+        for document in self._list(selector, _STATUS_FIELDS, f"statuses of {len(keyed)} Workflows", deadline):
             meta = document.get("metadata") or {}
             run = keyed.get(str((meta.get("labels") or {}).get(KEY_LABEL)))
             if run is not None and meta.get("name") == run.run_id:
@@ -281,23 +278,9 @@ class ArgoPlatform(Platform):
 
     def _recent_duration(self, job: str, deadline: float | None) -> float | None:
         """The median finishedAt - startedAt of the template's last Succeeded Workflows."""
-        what = f"recent Workflows of {job}"
-        response = self.http.request(
-            "GET",
-            self._api(),
-            params={
-                "listOptions.labelSelector": f"{CLUSTER_TEMPLATE_LABEL if self.cluster else TEMPLATE_LABEL}={job}",
-                "fields": "items.status.phase,items.status.startedAt,items.status.finishedAt",
-            },
-            headers=self._headers(),
-            what=what,
-            deadline=deadline,
-        )
-        done = [
-            wf.get("status") or {}
-            for wf in _json(response, what).get("items") or []
-            if (wf.get("status") or {}).get("phase") == "Succeeded"
-        ]
+        fields = "status.phase,status.startedAt,status.finishedAt"
+        items = self._list(self._template_selector(job), fields, f"recent Workflows of {job}", deadline)
+        done = [wf.get("status") or {} for wf in items if (wf.get("status") or {}).get("phase") == "Succeeded"]
         done.sort(key=lambda status: str(status.get("finishedAt") or ""), reverse=True)
         return median_duration(iso_seconds(st.get("startedAt"), st.get("finishedAt")) for st in done[:RECENT_RUNS])
 

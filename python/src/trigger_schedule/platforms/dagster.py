@@ -35,8 +35,8 @@ from trigger_schedule.platforms.base import (
     auth_headers,
     masked,
 )
-from trigger_schedule.platforms.history import RECENT_RUNS, DurationCache, epoch_seconds, median_duration
 from trigger_schedule.platforms.dagster_events import RUN_END_EVENTS, RunEvents
+from trigger_schedule.platforms.history import RECENT_RUNS, DurationCache, epoch_seconds, median_duration
 from trigger_schedule.retrying import Retrying, stop_after_attempt, stop_before_deadline, wait_backoff
 
 TAG_PREFIX = "trigger-schedule/"

@@ -388,7 +388,8 @@ class DolphinSchedulerPlatform(Platform):
         if not wanted:
             return {}
         params = {"pageNo": 1, "pageSize": BATCH_PAGE}
-        data = self._call("GET", self._instances, f"statuses of {len(wanted)} instances", params=params, deadline=deadline)
+        what = f"statuses of {len(wanted)} instances"
+        data = self._call("GET", self._instances, what, params=params, deadline=deadline)
         found: dict[str, RunStatus] = {}
         for item in (data.get("totalList") if isinstance(data, dict) else None) or []:
             instance = str(item.get("id")) if isinstance(item, dict) else ""

@@ -57,6 +57,7 @@ class GenericPlatform(Platform):
         "cancel": "yes",
         "defers": "no",
         "concurrency": "`active-url`",
+        "batch": "no (one status URL per run)",
     }
     can_list_active = True
     options_schema = {
