@@ -376,6 +376,8 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             if body.get("gmtCreateGt") is not None and not inst["gmtCreate"] > int(body["gmtCreateGt"]):
                 continue
+            if body.get("gmtModifiedGt") is not None and not inst["gmtModified"] > int(body["gmtModifiedGt"]):
+                continue
             items.append(inst)
         if body.get("sortBy"):  # QueryConvertUtils.toPageable drops `asc`: always ascending
             key = "instanceId" if body["sortBy"] in ("id", "instanceId") else body["sortBy"]

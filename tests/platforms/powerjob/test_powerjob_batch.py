@@ -1,12 +1,15 @@
-"""Waiting at scale on a real PowerJob 4.3.9: no batch status read, a job's expected duration from its
-instances (the console list, to the second)."""
+"""Waiting at scale on a real PowerJob 4.3.9 and the 5.1.1 stand-in: no batch status read, a job's expected
+duration from its instances (4.x: the console list, to the second; 5.1.1: queryInstance, to the millisecond)."""
 
 from __future__ import annotations
 
 import statistics
 
 from powerjob_server import PowerJob
+from powerjob_standin_client import PowerJobStandin
 from test_powerjob import platform
+from test_powerjob5_standin import platform as platform5
+from test_powerjob5_standin import wait_for
 from trigger_schedule.platforms.base import TriggerRequest
 from trigger_schedule.platforms.powerjob import PowerJobPlatform
 
@@ -36,3 +39,16 @@ def test_expected_duration_is_none_without_history(powerjob: PowerJob) -> None:
     pj = platform(powerjob)
     assert pj.expected_duration("fail", None) is None  # it never succeeds
     assert pj.expected_duration("no-such-job", None) is None  # unknown: no failure
+
+
+def test_expected_duration_from_query_instance_on_5(standin: PowerJobStandin) -> None:
+    standin.job(11, "data-sync", duration=0.3)
+    standin.job(12, "broken", duration=0.1, outcome="failed")
+    pj = platform5(standin)
+    runs = [pj.trigger(TriggerRequest(job="11", params={}, idempotency_key=f"q{i}"), None).run for i in range(3)]
+    runs.append(pj.trigger(TriggerRequest(job="12", params={}, idempotency_key="qb"), None).run)
+    wait_for(lambda: all(pj.status(run, None).state.terminal for run in runs), 10)
+    spans = [(i["finishedTime"] - i["actualTriggerTime"]) / 1000 for i in standin.instances() if i["jobId"] == 11]
+    expected = pj.expected_duration("11", None)
+    assert expected is not None and abs(expected - statistics.median(spans)) < 0.001
+    assert pj.expected_duration("12", None) is None  # never succeeded
