@@ -54,8 +54,6 @@ _MIN_STREAM_S = 5.0
 _MAX_STREAMS = 1000
 # The batch list's page: its default page_limit on both versions, and Airflow 2's default maximum_page_limit.
 BATCH_PAGE = 100
-# Pages of the newest runs of the asked DAGs read before the rest are left to single reads.
-_BATCH_PAGES = 3
 _QUIET_LOGS_MAX_S = 30.0
 _PROVENANCE_LINES = (
     ("ci.repository", "repository"),
@@ -299,23 +297,25 @@ class AirflowPlatform(Platform):
     def status_many(self, runs: Sequence[RunRef], deadline: float | None) -> dict[str, RunStatus]:
         """The batch list across DAGs (`POST /dags/~/dagRuns/list`, the same on v1 and v2), filtered to the asked
         DAGs, newest first: the runs being waited for are the newest, so one page usually holds them all. It
-        has no run-id filter; what a few pages do not hold is left to `status`."""
-        wanted = {(self._dag_id(run), run.run_id): run for run in runs}
-        body: dict[str, Any] = {"dag_ids": sorted({dag for dag, _ in wanted}), "order_by": "-id"}
+        has no run-id filter; a run with a page of newer runs in its DAGs is left to `status`."""
+        wanted: dict[tuple[str, str], RunRef] = {}
+        for run in runs:
+            try:
+                wanted[(self._dag_id(run), run.run_id)] = run
+            except PlatformError:
+                continue  # no DAG known for it: `status` says so
+        if not wanted:
+            return {}
+        dag_ids = sorted({dag for dag, _ in wanted})
+        body = {"dag_ids": dag_ids, "order_by": "-id", "page_offset": 0, "page_limit": BATCH_PAGE}
+        what = f"statuses of {len(wanted)} runs"
+        response = self.api.request("POST", "/dags/~/dagRuns/list", json=body, what=what, deadline=deadline)
+        listed = _document(response, what).get("dag_runs")
         found: dict[str, RunStatus] = {}
-        for page in range(_BATCH_PAGES):
-            body.update(page_offset=page * BATCH_PAGE, page_limit=BATCH_PAGE)
-            what = f"statuses of {len(wanted)} runs"
-            listed = _document(
-                self.api.request("POST", "/dags/~/dagRuns/list", json=body, what=what, deadline=deadline), what
-            ).get("dag_runs")
-            listed = listed if isinstance(listed, list) else []
-            for item in listed:
-                run = wanted.get((str(item.get("dag_id")), str(item.get("dag_run_id"))))
-                if run is not None:
-                    found[run.run_id] = self._status(run, item.get("state"))
-            if len(found) >= len(wanted) or len(listed) < BATCH_PAGE:
-                break
+        for item in listed if isinstance(listed, list) else []:
+            asked = wanted.get((str(item.get("dag_id")), str(item.get("dag_run_id"))))
+            if asked is not None:
+                found[asked.run_id] = self._status(asked, item.get("state"))
         return found
 
     def expected_duration(self, job: str, deadline: float | None) -> float | None:
