@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from trigger_schedule.clock import FakeClock
 from trigger_schedule.console import Console
 from trigger_schedule.context import DeployInputs, build_context
 from trigger_schedule.plan import validate
+from trigger_schedule.plan_waiter import run_alone
 from trigger_schedule.platforms.base import (
     Platform,
     PlatformConfig,
@@ -33,7 +34,11 @@ class FailsFirst(Platform):
     type_name = "in-memory"
 
     def __init__(self, clock: FakeClock) -> None:
-        super().__init__(PlatformConfig(name="m", type="in-memory", url="http://127.0.0.1:9"), None, clock)  # type: ignore[arg-type]
+        super().__init__(
+            PlatformConfig(name="m", type="in-memory", url="http://127.0.0.1:9"),
+            None,
+            clock,
+        )  # type: ignore[arg-type]
         self.requests: list[TriggerRequest] = []
 
     def trigger(self, request: TriggerRequest, deadline: float | None) -> TriggerOutcome:
@@ -64,28 +69,36 @@ def run_with_retry(clock: FakeClock, platform: FailsFirst) -> TriggerResult:
         "test-plan",
     )
     context = build_context(
-        {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/shop", "GITHUB_SHA": "b" * 40},
+        {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_REPOSITORY": "acme/shop",
+            "GITHUB_SHA": "b" * 40,
+        },
         DeployInputs(environment="production", version="2.0.0"),
         {},
         cwd="/",
-        now=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        now=datetime(2026, 1, 1, tzinfo=UTC),
     )
     trigger = plan.triggers[0]
     result = TriggerResult(trigger.name, trigger.job, trigger.platform)
     out = io.StringIO()
-    trigger_lifecycle.TriggerLifecycle(
+    console = Console("local", out=out, err=out, live=False)
+    lifecycle = trigger_lifecycle.TriggerLifecycle(
         trigger,
         result,
         context=context,
         platform_of=lambda _name: platform,
         clock=clock,
-        console=Console("local", out=out, err=out, live=False),
+        console=console,
         environ={},
-    ).execute()
+    )
+    run_alone(lifecycle.steps(), clock, console)
     return result
 
 
-def test_a_retry_keeps_every_field_of_the_request_but_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_retry_keeps_every_field_of_the_request_but_its_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def later(**fields: Any) -> LaterRequest:
         return LaterRequest(**fields, priority="high")
 
@@ -93,7 +106,11 @@ def test_a_retry_keeps_every_field_of_the_request_but_its_key(monkeypatch: pytes
     clock = FakeClock()
     platform = FailsFirst(clock)
     result = run_with_retry(clock, platform)
-    assert (result.status, result.decision, result.attempts) == (Status.SUCCEEDED, Decision.TRIGGERED, 2)
+    assert (result.status, result.decision, result.attempts) == (
+        Status.SUCCEEDED,
+        Decision.TRIGGERED,
+        2,
+    )
     first, retry = platform.requests
     assert retry.idempotency_key == first.idempotency_key + "-retry1"
     assert isinstance(retry, LaterRequest) and retry.priority == "high"

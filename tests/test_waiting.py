@@ -6,9 +6,9 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from trigger_schedule.backoff import Backoff
 from trigger_schedule.clock import FakeClock
 from trigger_schedule.console import Console
+from trigger_schedule.plan_waiter import run_alone
 from trigger_schedule.platforms.base import (
     LogChunk,
     Platform,
@@ -20,7 +20,7 @@ from trigger_schedule.platforms.base import (
     TriggerOutcome,
     TriggerRequest,
 )
-from trigger_schedule.waiting import wait_for_run
+from trigger_schedule.suspension import Steps, WaitFor
 
 
 class StreamingPlatform(Platform):
@@ -29,14 +29,21 @@ class StreamingPlatform(Platform):
     type_name = "streaming-test"
 
     def __init__(self, clock: FakeClock, updates: int) -> None:
-        super().__init__(PlatformConfig(name="t", type="streaming-test", url="http://127.0.0.1:9"), None, clock)  # type: ignore[arg-type]
+        super().__init__(
+            PlatformConfig(name="t", type="streaming-test", url="http://127.0.0.1:9"),
+            None,
+            clock,
+        )  # type: ignore[arg-type]
         self.fake_clock, self.updates, self.log_reads, self.polls = clock, updates, 0, 0
 
     def watch(self, run: RunRef, deadline: float) -> Iterator[RunStatus]:
         for i in range(self.updates):
             self.fake_clock.sleep(0.5)
             last = i == self.updates - 1
-            yield RunStatus(RunState.SUCCEEDED if last else RunState.RUNNING, "success" if last else "running")
+            yield RunStatus(
+                RunState.SUCCEEDED if last else RunState.RUNNING,
+                "success" if last else "running",
+            )
 
     def logs(self, run: RunRef, cursor: Any) -> LogChunk:
         self.log_reads += 1
@@ -57,17 +64,25 @@ def test_streamed_statuses_end_the_wait_and_logs_are_read_at_most_every_2s() -> 
     clock = FakeClock()
     platform = StreamingPlatform(clock, updates=40)  # 20 s of pushed statuses
     out = io.StringIO()
-    final = wait_for_run(
-        platform,
-        RunRef("r1"),
-        clock=clock,
-        deadline=600,
-        started=0,
-        backoff=Backoff(),
-        console=Console("local", out=out, err=out, live=False),
-        name="t",
-        logs=True,
-    )
+    seen: list[object] = []
+
+    def lifecycle() -> Steps:
+        spec = WaitFor(
+            platform,
+            RunRef("r1"),
+            "job",
+            deadline=600,
+            started=0,
+            name="t",
+            logs=True,
+            poll_interval=1,
+            poll_max_interval=15,
+        )
+        seen.append((yield spec))
+
+    run_alone(lifecycle(), clock, Console("local", out=out, err=out, live=False))
+    final = seen[0]
+    assert isinstance(final, RunStatus)
     assert final.state is RunState.SUCCEEDED
     assert platform.polls == 0  # the stream alone decided it
     assert 10 <= platform.log_reads <= 12  # one per 2 s of a 20 s run, plus the final read

@@ -37,7 +37,9 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_FAULT_DELAY_S = 30.0
 # Short queued phase so clients can observe queued -> running -> terminal.
 MAX_QUEUED_S = 0.1
-FAULT_ENDPOINTS = ("trigger", "status", "logs", "cancel", "find")
+FAULT_ENDPOINTS = ("trigger", "status", "batch-status", "logs", "cancel", "find")
+# A batch status request may name this many runs.
+MAX_BATCH_IDS = 1000
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,9 @@ class State:
     # the state changes (long-poll), and a `Retry-After` poll hint on status answers.
     long_poll: bool = True
     status_retry_after: Optional[float] = None
+    # The optional batch status endpoint (`GET /v1/jobs/runs?ids=...`); off, `ids` is ignored as by a server
+    # that predates it (the request is then a run lookup without its key: 400).
+    batch_status: bool = True
 
     def reset(self) -> None:
         with self.lock:
@@ -140,6 +145,7 @@ class State:
             self.signing_secret = self.initial_signing_secret
             self.long_poll = True
             self.status_retry_after = None
+            self.batch_status = True
 
     def job(self, name: str) -> Optional[JobSpec]:
         return self.custom_jobs.get(name) or BUILTIN_JOBS.get(name)
@@ -153,13 +159,15 @@ class HttpError(Exception):
         self.headers = headers or {}
 
 
-def classify(method: str, path: str) -> Optional[str]:
+def classify(method: str, path: str, query: Optional[dict[str, str]] = None) -> Optional[str]:
     """Name the contract endpoint a request targets, as used by fault injection and the request log."""
     parts = path.split("/")
     if path == "/v1/jobs/trigger":
         return "trigger" if method == "POST" else None
     if path == "/v1/jobs/runs":
-        return "find" if method == "GET" else None
+        if method != "GET":
+            return None
+        return "batch-status" if "ids" in (query or {}) else "find"
     if len(parts) == 5 and parts[:4] == ["", "v1", "jobs", "runs"] and parts[4]:
         return "status" if method == "GET" else None
     if len(parts) == 6 and parts[:4] == ["", "v1", "jobs", "runs"] and parts[4]:
@@ -278,7 +286,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(err.status, {"error": err.message}, err.headers)
             return
         state = self.server.state
-        endpoint = classify(self.command, path)
+        endpoint = classify(self.command, path, query)
+        if endpoint == "batch-status" and not state.batch_status:
+            endpoint = "find"
 
         if not (path.startswith("/_admin") or path == "/healthz"):
             with state.lock:
@@ -376,6 +386,8 @@ class Handler(BaseHTTPRequestHandler):
             self.trigger(body)
         elif endpoint == "find":
             self.find(query)
+        elif endpoint == "batch-status":
+            self.batch_status(query)
         elif endpoint == "status":
             self.status(unquote(parts[4]), query)
         elif endpoint == "logs":
@@ -399,6 +411,34 @@ class Handler(BaseHTTPRequestHandler):
         if state.status_retry_after is not None:
             headers["Retry-After"] = f"{state.status_retry_after:g}"
         self.send_json(200, view, headers)
+
+    def batch_status(self, query: dict[str, str]) -> None:
+        """The views of the runs in `ids` (comma-separated; unknown ids are left out); with `wait=<seconds>`
+        (long-poll), held until one of them has ended or the wait ends, and then marked `Long-Poll`."""
+        ids = [run_id for run_id in query["ids"].split(",") if run_id]
+        if not ids or len(ids) > MAX_BATCH_IDS:
+            raise HttpError(400, f"'ids' must name 1 to {MAX_BATCH_IDS} runs, comma-separated")
+        state = self.server.state
+        views, ended = self.views_of(ids)
+        headers: dict[str, str] = {}
+        wait = _seconds(query.get("wait"))
+        if state.long_poll and wait is not None:
+            until = time.monotonic() + min(wait, 60.0)
+            while not ended and time.monotonic() < until:
+                time.sleep(0.05)
+                views, ended = self.views_of(ids)
+            headers["Long-Poll"] = f"{min(wait, 60.0):g}"
+        if state.status_retry_after is not None:
+            headers["Retry-After"] = f"{state.status_retry_after:g}"
+        self.send_json(200, {"runs": views}, headers)
+
+    def views_of(self, ids: list[str]) -> tuple[list[dict[str, Any]], bool]:
+        """The known runs' views, and whether any of them has ended."""
+        state = self.server.state
+        with state.lock:
+            now = time.monotonic()
+            runs = [state.runs[run_id] for run_id in ids if run_id in state.runs]
+            return [run.view(now) for run in runs], any(run.is_terminal(now) for run in runs)
 
     def lookup(self, run_id: str, render: Callable[[Run, float], Any]) -> Any:
         state = self.server.state
@@ -571,6 +611,8 @@ class Handler(BaseHTTPRequestHandler):
                 state.long_poll = bool(payload["long_poll"])
             if "status_retry_after" in payload:
                 state.status_retry_after = payload["status_retry_after"]
+            if "batch_status" in payload:
+                state.batch_status = bool(payload["batch_status"])
             signing = state.signing_secret is not None
         self.send_json(200, {"ok": True, "signing": signing})
 

@@ -181,7 +181,7 @@ class GenericScheduler:
         )
 
     def inject(self, endpoint: str, responses: list[dict[str, Any]]) -> None:
-        """Queue responses for 'trigger', 'status', 'logs', 'cancel' or 'find', used one per request."""
+        """Queue responses for 'trigger', 'status', 'batch-status', 'logs', 'cancel' or 'find', one per request."""
         self._admin("POST", "faults", {"endpoint": endpoint, "responses": responses})
 
     def configure(
@@ -191,11 +191,14 @@ class GenericScheduler:
         *,
         long_poll: Optional[bool] = None,
         status_retry_after: Union[float, _Unset, None] = UNSET,
+        batch_status: Optional[bool] = None,
     ) -> None:
         """Change credentials and the contract's optional parts (until the next reset); signing_secret=None turns
         request signing off, long_poll=False makes status requests ignore `wait=`, status_retry_after sets the
-        Retry-After poll hint on status answers."""
+        Retry-After poll hint on status answers, batch_status=False turns the batch status endpoint off."""
         payload: dict[str, Any] = {}
+        if batch_status is not None:
+            payload["batch_status"] = batch_status
         if long_poll is not None:
             payload["long_poll"] = long_poll
         if not isinstance(status_retry_after, _Unset):

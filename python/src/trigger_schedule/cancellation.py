@@ -11,11 +11,23 @@ class Cancellation:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signum = 0  # the first signal received, 0 while none has
+        self._listeners: list[threading.Event] = []  # set too, so a waiter asleep on its own event wakes
 
     def cancel(self, signum: int) -> None:
         if not self.signum:
             self.signum = signum
         self.event.set()
+        for listener in list(self._listeners):
+            listener.set()
+
+    def listen(self, event: threading.Event) -> None:
+        self._listeners.append(event)
+        if self.event.is_set():
+            event.set()
+
+    def unlisten(self, event: threading.Event) -> None:
+        if event in self._listeners:
+            self._listeners.remove(event)
 
     def is_set(self) -> bool:
         return self.event.is_set()

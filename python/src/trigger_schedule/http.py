@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from trigger_schedule import __version__
 from trigger_schedule.backoff import Backoff, parse_retry_after
@@ -73,6 +74,18 @@ class HttpOptions:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+# Connections kept open per host: every thread of a plan (start, poll and stream workers) can hold one.
+POOL_SIZE = 48
+
+
+def _pooled_session() -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 class HttpClient:
     def __init__(
         self,
@@ -86,7 +99,7 @@ class HttpClient:
         self.options = options
         self.clock = clock
         self._debug = debug
-        self.session = session or requests.Session()
+        self.session = session or _pooled_session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers.update(options.headers)
         tls = options.tls

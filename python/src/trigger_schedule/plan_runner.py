@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
+import queue
 import threading
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +14,16 @@ from trigger_schedule.clock import Clock
 from trigger_schedule.console import Console
 from trigger_schedule.errors import ConfigError, ExitCode
 from trigger_schedule.plan import Plan, TriggerSpec
+from trigger_schedule.plan_waiter import PlanWaiter
 from trigger_schedule.platform_wiring import build_platform
 from trigger_schedule.platforms.base import Platform
 from trigger_schedule.results import PASSED_STATUSES, SKIPPED_STATUSES, Decision, Outcome, Status, TriggerResult
+from trigger_schedule.suspension import Steps
 from trigger_schedule.trigger_lifecycle import TriggerLifecycle
+
+# Threads for the work before and after a wait (conditions, gates, trigger and cancel requests). Waiting
+# itself holds none: the plan's one waiter holds every run, so `max-parallel` can be far above this.
+START_WORKERS = 16
 
 # The order in which one exit code outranks another when several triggers fail differently.
 _EXIT_PRIORITY = [
@@ -28,6 +36,19 @@ _EXIT_PRIORITY = [
     ExitCode.TIMEOUT,
     ExitCode.JOB_FAILED,
 ]
+
+
+@dataclass(eq=False)
+class _Task:
+    """A trigger's lifecycle between its steps, with the context (ambient deadline) it runs in."""
+
+    name: str
+    steps: Steps
+    context: contextvars.Context
+
+
+# What a task reports when its lifecycle ends: its name, and the error if the lifecycle itself broke.
+_Finished = tuple[str, BaseException | None]
 
 
 @dataclass
@@ -89,37 +110,43 @@ class PlanRunner:
         self.prepare()
         results = {t.name: TriggerResult(t.name, t.job, t.platform) for t in triggers}
         outcome = Outcome(results=[results[t.name] for t in triggers])
-        with ThreadPoolExecutor(max_workers=self.plan.max_parallel, thread_name_prefix="trigger") as pool:
-            self._schedule(triggers, results, pool)
+        workers = min(self.plan.max_parallel, START_WORKERS)
+        waiter = PlanWaiter(self.clock, self.console)
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trigger") as pool:
+                self._schedule(triggers, results, _Driver(pool, waiter))
+        finally:
+            waiter.close()
         outcome.interrupted_by = self.clock.cancellation.signum
         outcome.exit_code = self._exit_code(outcome)
         return outcome
 
-    def _schedule(
-        self, triggers: list[TriggerSpec], results: dict[str, TriggerResult], pool: ThreadPoolExecutor
-    ) -> None:
-        """Start each trigger once its needs are done; bounded by one round per trigger."""
+    def _schedule(self, triggers: list[TriggerSpec], results: dict[str, TriggerResult], driver: _Driver) -> None:
+        """Start each trigger once its needs are done, at most `max-parallel` in flight; each round ends
+        one trigger at least, so there are no more rounds than triggers."""
         pending = {t.name: t for t in triggers}
         done: set[str] = set()
-        running: dict[Future[None], str] = {}
+        in_flight = 0
         for _ in range(len(triggers) + 1):
             for name in list(pending):
                 needs = [n for n in pending[name].needs if n in results]
-                if any(n not in done for n in needs):
+                if in_flight >= self.plan.max_parallel or any(n not in done for n in needs):
                     continue
                 trigger = pending.pop(name)
                 if self._settle_unstartable(results, name, needs):
                     done.add(name)
                 else:
-                    running[pool.submit(self._run_one, trigger, results[name])] = name
-            if not running:
+                    driver.start(_Task(name, self._lifecycle(trigger, results[name]), contextvars.copy_context()))
+                    in_flight += 1
+            if not in_flight:
                 if not pending:
                     return
                 continue
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in finished:
-                done.add(running.pop(future))
-                future.result()
+            name, error = driver.finished.get()  # every lifecycle ends: its waits are bounded by its deadline
+            if error is not None:
+                raise error
+            done.add(name)
+            in_flight -= 1
 
     def _settle_unstartable(self, results: dict[str, TriggerResult], name: str, needs: list[str]) -> bool:
         """Whether the trigger ends before it starts: an interrupt, or a need that did not pass."""
@@ -141,8 +168,8 @@ class PlanRunner:
                 return int(code)
         return 0
 
-    def _run_one(self, trigger: TriggerSpec, result: TriggerResult) -> None:
-        TriggerLifecycle(
+    def _lifecycle(self, trigger: TriggerSpec, result: TriggerResult) -> Steps:
+        return TriggerLifecycle(
             trigger,
             result,
             context=self.context,
@@ -152,7 +179,35 @@ class PlanRunner:
             environ=self.environ,
             dry_run=self.options.dry_run,
             force_new=self.options.force_new,
-        ).execute()
+        ).steps()
+
+
+class _Driver:
+    """Steps lifecycles on the start workers and hands their waits to the plan's waiter."""
+
+    def __init__(self, pool: ThreadPoolExecutor, waiter: PlanWaiter) -> None:
+        self.pool, self.waiter = pool, waiter
+        self.finished: queue.SimpleQueue[_Finished] = queue.SimpleQueue()
+
+    def start(self, task: _Task) -> None:
+        self.pool.submit(self._advance, task, None, None)
+
+    def _advance(self, task: _Task, value: object, error: BaseException | None) -> None:
+        try:
+            if error is not None:
+                spec = task.context.run(task.steps.throw, error)
+            else:
+                spec = task.context.run(task.steps.send, value)
+        except StopIteration:
+            self.finished.put((task.name, None))
+            return
+        except BaseException as exc:  # the lifecycle reports its own errors; this is a bug past them
+            self.finished.put((task.name, exc))
+            return
+        self.waiter.add(spec, lambda status, failure: self._resume(task, status, failure))
+
+    def _resume(self, task: _Task, value: object, error: BaseException | None) -> None:
+        self.pool.submit(self._advance, task, value, error)
 
 
 def _blocked(result: TriggerResult, blocker: str, blocker_result: TriggerResult) -> None:

@@ -116,15 +116,6 @@ def wait_retry_after(inner: Wait) -> Wait:
     return wait
 
 
-def wait_poll_hint(inner: Wait, floor: float = 0.1, ceiling: float = 300.0) -> Wait:
-    """The wait the server asked for (a Retry-After on a status answer), within sane bounds; else the inner one."""
-
-    def wait(state: RetryState) -> float:
-        return inner(state) if state.retry_after is None else min(max(state.retry_after, floor), ceiling)
-
-    return wait
-
-
 def wait_within(inner: Wait, deadline: float | None, clock: Clock) -> Wait:
     """The inner wait, cut so it never sleeps past `deadline`."""
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from trigger_schedule import notify
-from trigger_schedule.backoff import Backoff
 from trigger_schedule.clock import Clock
 from trigger_schedule.conditions import evaluate_when
 from trigger_schedule.console import Console
@@ -24,11 +23,11 @@ from trigger_schedule.options import schema_default
 from trigger_schedule.plan import TriggerSpec
 from trigger_schedule.platforms.base import Platform, RunRef, RunState, RunStatus, TriggerRequest
 from trigger_schedule.results import Decision, Status, TriggerResult
-from trigger_schedule.retrying import Retrying, pause, stop_after_attempt, wait_fixed, wait_within
+from trigger_schedule.retrying import Retrying, stop_after_attempt, wait_fixed, wait_within
 from trigger_schedule.secrets import REDACTOR
+from trigger_schedule.suspension import Pause, Steps, Suspension, WaitFor
 from trigger_schedule.templating import render
 from trigger_schedule.urls import resolve_url
-from trigger_schedule.waiting import wait_for_run
 
 _STATUS_OF_STATE = {
     RunState.SUCCEEDED: Status.SUCCEEDED,
@@ -46,7 +45,12 @@ def _iso(moment: datetime) -> str:
 
 
 class TriggerLifecycle:
-    """One trigger from decision to outcome; fills in its TriggerResult."""
+    """One trigger from decision to outcome; fills in its TriggerResult.
+
+    `steps()` is a generator that yields whenever the trigger waits (for a run, or a pause), so the
+    plan's one waiter holds the wait, not a thread; it is resumed with the run's final status, or has
+    WaitTimeout or Interrupted thrown in where it waited.
+    """
 
     def __init__(
         self,
@@ -77,13 +81,13 @@ class TriggerLifecycle:
 
     # -- the whole life of one trigger ------------------------------------------------------
 
-    def execute(self) -> None:
+    def steps(self) -> Steps:
         trigger, result = self.trigger, self.result
         started = self.clock.monotonic()
         deadline = started + trigger.timeout
         try:
             with bounded_by(deadline):
-                self._decide_and_start(started, deadline)
+                yield from self._decide_and_start(started, deadline)
         except Interrupted as exc:
             result.status = Status.CANCELLED
             result.reason = self._after_interrupt(exc)
@@ -125,10 +129,10 @@ class TriggerLifecycle:
             and trigger.on_failure
             and not self.clock.cancellation.is_set()
         ):
-            self._compensate()
+            yield from self._compensate()
         self._notify()
 
-    def _decide_and_start(self, started: float, deadline: float) -> None:
+    def _decide_and_start(self, started: float, deadline: float) -> Steps:
         trigger, result = self.trigger, self.result
         decision = evaluate_when(trigger.when, self.context, trigger.where + ".when")
         if not decision.run:
@@ -143,7 +147,7 @@ class TriggerLifecycle:
             key = f"{key}-{secrets.token_hex(4)}"
         result.idempotency_key = key
         platform = self.platform_of(trigger.platform)
-        proceed, start_at = self._window(deadline)
+        proceed, start_at = yield from self._window(deadline)
         if not proceed:
             return
         request = TriggerRequest(
@@ -157,14 +161,14 @@ class TriggerLifecycle:
         if self.dry_run:
             self._dry_run(platform, request)
             return
-        self._delay()
+        yield from self._delay()
         if trigger.gate:
             gate = replace(trigger.gate, url=resolve_url(trigger.gate.url, self.environ, trigger.where + ".gate.url"))
             self.say(wait_until_healthy(gate, self.clock, lambda text, _: self.say(text)))
-        if not self._concurrency(platform, deadline, started, force_new):
+        if not (yield from self._concurrency(platform, deadline, started, force_new)):
             return
         result.started_at = _iso(self.clock.now())
-        self._attempts(platform, request, deadline, started, force_new)
+        yield from self._attempts(platform, request, deadline, started, force_new)
 
     # -- before the trigger -----------------------------------------------------------------
 
@@ -173,7 +177,7 @@ class TriggerLifecycle:
         self.result.reason = reason
         self.say(f"skipped: {reason}")
 
-    def _window(self, deadline: float) -> tuple[bool, datetime | None]:
+    def _window(self, deadline: float) -> Generator[Suspension, object, tuple[bool, datetime | None]]:
         """Whether to go on, and the time to defer the run to (None: now)."""
         window = self.trigger.window
         if window is None:
@@ -195,16 +199,18 @@ class TriggerLifecycle:
                 f"{where}, after the timeout", hint="raise timeout:, or use window.outside: defer or skip"
             )
         self.say(f"{where}: waiting {format_duration(wait_s)}")
-        pause(self.clock, wait_s)
+        yield Pause(wait_s)
         return True, None
 
-    def _delay(self) -> None:
+    def _delay(self) -> Steps:
         if self.trigger.delay <= 0:
             return
         self.say(f"waiting {format_duration(self.trigger.delay)} before triggering")
-        pause(self.clock, self.trigger.delay)
+        yield Pause(self.trigger.delay)
 
-    def _concurrency(self, platform: Platform, deadline: float, started: float, force_new: bool) -> bool:
+    def _concurrency(
+        self, platform: Platform, deadline: float, started: float, force_new: bool
+    ) -> Generator[Suspension, object, bool]:
         policy = self.trigger.concurrency
         if policy == "allow":
             return True
@@ -225,7 +231,8 @@ class TriggerLifecycle:
             return True
         self.say(f"concurrency: waiting for active run(s) {ids} to end")
         for run in active:
-            self._wait(platform, run, deadline, started, f"{self.trigger.name} (waiting for {run.run_id})", False)
+            name = f"{self.trigger.name} (waiting for {run.run_id})"
+            yield from self._wait(platform, run, deadline, started, name, False)
         return True
 
     def _request_for(self, key: str) -> TriggerRequest:
@@ -249,7 +256,7 @@ class TriggerLifecycle:
 
     def _attempts(
         self, platform: Platform, request: TriggerRequest, deadline: float, started: float, force_new: bool
-    ) -> None:
+    ) -> Steps:
         trigger, result = self.trigger, self.result
         retrying = Retrying(
             stop=stop_after_attempt(trigger.retries + 1),
@@ -264,7 +271,7 @@ class TriggerLifecycle:
             retry = state.attempt - 1
             key = request.idempotency_key if retry == 0 else f"{request.idempotency_key}-retry{retry}"
             current = replace(request, idempotency_key=key)
-            final = self._start_and_wait(platform, current, deadline, started, force_new)
+            final = yield from self._start_and_wait(platform, current, deadline, started, force_new)
             result.attempt_runs.append({"run_id": result.run_id, "status": result.status, "decision": result.decision})
             result.attempts = len(result.attempt_runs)
             if final is None or final.state is not RunState.FAILED:
@@ -272,7 +279,7 @@ class TriggerLifecycle:
 
     def _start_and_wait(
         self, platform: Platform, request: TriggerRequest, deadline: float, started: float, force_new: bool
-    ) -> RunStatus | None:
+    ) -> Generator[Suspension, object, RunStatus | None]:
         trigger, result = self.trigger, self.result
         existing = None if force_new else platform.find_existing(request, deadline)
         if existing is not None:
@@ -289,7 +296,7 @@ class TriggerLifecycle:
         if not trigger.wait:
             result.status = Status.TRIGGERED
             return None
-        final = self._wait(
+        final = yield from self._wait(
             platform,
             run,
             deadline,
@@ -315,22 +322,21 @@ class TriggerLifecycle:
         name: str,
         logs: bool,
         on_status: Callable[[RunStatus], None] | None = None,
-    ) -> RunStatus:
-        return wait_for_run(
-            platform,
-            run,
-            clock=self.clock,
+    ) -> Generator[Suspension, object, RunStatus]:
+        final = yield WaitFor(
+            platform=platform,
+            run=run,
+            job=self.trigger.job,
             deadline=deadline,
             started=started,
-            backoff=self._backoff(),
-            console=self.console,
             name=name,
             logs=logs,
+            poll_interval=self.trigger.poll_interval,
+            poll_max_interval=self.trigger.poll_max_interval,
             on_status=on_status,
         )
-
-    def _backoff(self) -> Backoff:
-        return Backoff(initial=self.trigger.poll_interval, cap=self.trigger.poll_max_interval, factor=1.5)
+        assert isinstance(final, RunStatus), "a run's wait resumes with its final status"
+        return final
 
     # -- afterwards -------------------------------------------------------------------------
 
@@ -354,7 +360,7 @@ class TriggerLifecycle:
         self.say(f"cancelled run {run_id} ({why})")
         return f"run {run_id} cancelled"
 
-    def _compensate(self) -> None:
+    def _compensate(self) -> Steps:
         """Start the on-failure job; its outcome sits beside the original, which stays the exit code."""
         spec = self.trigger.on_failure or {}
         job = str(spec["job"])
@@ -382,9 +388,8 @@ class TriggerLifecycle:
                 if not spec.get("wait", schema_default("on-failure", "wait")):
                     record["status"] = Status.TRIGGERED
                     return
-                final = self._wait(
-                    platform, run, deadline, started, f"{self.trigger.name} on-failure", self.trigger.logs
-                )
+                name = f"{self.trigger.name} on-failure"
+                final = yield from self._wait(platform, run, deadline, started, name, self.trigger.logs)
                 record["status"] = _STATUS_OF_STATE[final.state]
         except WaitTimeout as exc:
             record.update(status=Status.TIMED_OUT, reason=exc.message)

@@ -1,28 +1,17 @@
-"""Wait for a run to end: adaptive polling with jitter, a hard deadline, streamed logs."""
+"""The pieces of waiting for one run: its pushed statuses, its streamed logs, its timeout message.
+
+The plan's waiter (plan_waiter.py) schedules them for every run at once.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from trigger_schedule.backoff import Backoff
 from trigger_schedule.clock import Clock
 from trigger_schedule.console import Console
 from trigger_schedule.errors import AuthError, PlatformError, RejectedError, WaitTimeout
 from trigger_schedule.platforms.base import Platform, RunRef, RunStatus
-from trigger_schedule.retrying import (
-    Retrying,
-    pause,
-    stop_after_attempt,
-    stop_at_deadline,
-    stop_without_wait,
-    wait_backoff,
-    wait_poll_hint,
-)
-
-# A guard on top of the deadline, so no bug in a clock can make this loop endless.
-MAX_POLLS = 100_000
-
 
 # A streamed status can arrive every half second; logs need not be fetched that often.
 LOG_MIN_INTERVAL_S = 2.0
@@ -57,36 +46,7 @@ class LogStreamer:
             self.console.group(self.title, chunk.text)
 
 
-def wait_for_run(
-    platform: Platform,
-    run: RunRef,
-    *,
-    clock: Clock,
-    deadline: float,
-    started: float,
-    backoff: Backoff,
-    console: Console,
-    name: str,
-    logs: bool,
-    on_status: Callable[[RunStatus], None] | None = None,
-) -> RunStatus:
-    """The run's terminal status; WaitTimeout past the deadline, Interrupted on a signal."""
-    streamer = LogStreamer(platform, run, console, f"{name} logs (run {run.run_id})", clock) if logs else None
-
-    def seen(status: RunStatus) -> None:
-        if on_status:
-            on_status(status)
-        console.progress(name, status.raw, clock.monotonic() - started, clock.monotonic())
-        if streamer:
-            streamer.pump(final=status.state.terminal)
-
-    last = _watch(platform, run, clock, deadline, console, name, seen)
-    if last is not None and last.state.terminal:
-        return last
-    return _poll(platform, run, clock, deadline, backoff, console, name, seen, last)
-
-
-def _watch(
+def follow_stream(
     platform: Platform,
     run: RunRef,
     clock: Clock,
@@ -94,17 +54,24 @@ def _watch(
     console: Console,
     name: str,
     seen: Callable[[RunStatus], None],
+    *,
+    stop: Callable[[], bool],
+    no_stream: Callable[[], None],
 ) -> RunStatus | None:
-    """Follow the statuses the platform pushes, if it does; the last one seen."""
+    """Follow the statuses the platform pushes, if it does, until the run ends, `stop()` says so, the
+    deadline comes or the stream does; the last status seen (None: nothing was pushed)."""
     last: RunStatus | None = None
     try:
-        for status in platform.watch(run, deadline) or ():
+        stream = platform.watch(run, deadline)
+        if stream is None:
+            no_stream()
+            return None
+        for status in stream:
+            if stop():
+                break
             last = status
             seen(status)
-            if status.state.terminal:
-                return status
-            clock.cancellation.raise_if_set()
-            if clock.monotonic() >= deadline:
+            if status.state.terminal or clock.cancellation.is_set() or clock.monotonic() >= deadline:
                 break
     except (AuthError, RejectedError):
         raise
@@ -113,47 +80,11 @@ def _watch(
     return last
 
 
-def _poll(
-    platform: Platform,
-    run: RunRef,
-    clock: Clock,
-    deadline: float,
-    backoff: Backoff,
-    console: Console,
-    name: str,
-    seen: Callable[[RunStatus], None],
-    last: RunStatus | None,
-) -> RunStatus:
-    """Poll with growing, jittered waits until the run ends or the deadline comes."""
-    transient_errors = 0
-    retrying = Retrying(
-        stop=stop_after_attempt(MAX_POLLS) | stop_at_deadline(deadline, clock) | stop_without_wait(),
-        wait=wait_poll_hint(wait_backoff(backoff)),
-        clock=clock,
-    )
-    for attempt in retrying if clock.monotonic() < deadline else ():  # no poll once the deadline has come
-        attempt.retry_after = None
-        try:
-            status = platform.status(run, deadline)
-        except (AuthError, RejectedError):
-            raise
-        except PlatformError as exc:
-            # The scheduler blinked (restart, proxy hiccup): keep waiting while the deadline allows.
-            transient_errors += 1
-            console.warn(f"[{name}] status check failed ({exc.message}); still waiting")
-        else:
-            last = status
-            seen(status)
-            if status.state.terminal:
-                return status
-            attempt.retry_after = status.poll_after  # the scheduler's own hint for the next poll, if it gave one
-    # A timeout is reported at its deadline: the last wait is the time left.
-    if deadline > clock.monotonic():
-        pause(clock, deadline - clock.monotonic())
+def timeout_error(run: RunRef, last: RunStatus | None, failed_reads: int) -> WaitTimeout:
     state = f"last state {last.raw}" if last else "no status was read"
-    raise WaitTimeout(
+    return WaitTimeout(
         f"run {run.run_id} did not finish before the timeout ({state}"
-        + (f"; {transient_errors} status checks failed" if transient_errors else "")
+        + (f"; {failed_reads} status checks failed" if failed_reads else "")
         + ")",
         hint="raise timeout: for this trigger, or set on-timeout: cancel to stop the run",
     )

@@ -136,8 +136,9 @@ class Platform(ABC):
     # Whether `list_active` works (concurrency policies) and `TriggerRequest.start_at` is honoured.
     can_list_active: ClassVar[bool] = False
     can_defer: ClassVar[bool] = False
-    # How many runs one `status_many` call can read; 0: the platform reads one run per `status` call.
-    batch_status_limit: ClassVar[int] = 0
+    # How many runs one `status_many` call can read; 0: one run per `status` call (a plug-in may set it to 0
+    # on an instance, when it learns its server has no batch endpoint).
+    batch_status_limit: int = 0
     # What the README's capability table says of the platform: adopts, waits, logs, cancel, defers, concurrency.
     capabilities: ClassVar[dict[str, str]] = {}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -57,9 +57,10 @@ class GenericPlatform(Platform):
         "cancel": "yes",
         "defers": "no",
         "concurrency": "`active-url`",
-        "batch": "no (one status URL per run)",
+        "batch": "`batch-status-url` (`GET /v1/jobs/runs?ids=`), 100 a call, long-polled",
     }
     can_list_active = True
+    batch_status_limit = 100  # ids per request: well within the URL length servers accept
     options_schema = {
         "type": "object",
         "additionalProperties": False,
@@ -88,6 +89,14 @@ class GenericPlatform(Platform):
                 "default": "{url}/v1/jobs/runs/{runId}",
                 "type": "string",
                 "description": "Status endpoint (GET).",
+            },
+            "batch-status-url": {
+                "default": "{url}/v1/jobs/runs?ids={runIds}",
+                **_URL_OR_OFF,
+                "description": "Status of many runs in one request (GET; `{runIds}`: comma-separated, each "
+                "URL-encoded), answering the runs at find-pointer; with long-poll, `wait=` asks it to answer once "
+                "one of them has ended. A server without it (an error answer) is read one run at a time; null: never "
+                "ask.",
             },
             "long-poll": {
                 # Short enough that a cancel (SIGINT/SIGTERM) is never held up longer than this by a waiting request.
@@ -170,6 +179,8 @@ class GenericPlatform(Platform):
                 )
             self._signing_secret = secret.encode()
         self._logs_supported = bool(self.opts["logs-url"])
+        if not self.opts["batch-status-url"]:
+            self.batch_status_limit = 0
         self._find_supported = bool(self.opts["find-url"])
 
     # -- requests ---------------------------------------------------------------------------
@@ -260,6 +271,41 @@ class GenericPlatform(Platform):
 
     def status(self, run: RunRef, deadline: float | None) -> RunStatus:
         return self._status(run, deadline)[0]
+
+    def status_many(self, runs: Sequence[RunRef], deadline: float | None) -> dict[str, RunStatus]:
+        ids = ",".join(quote(run.run_id, safe="") for run in runs)
+        url = self.opts["batch-status-url"].format(url=self.config.url.rstrip("/"), runIds=ids)
+        hold = parse_duration(self.opts["long-poll"], "options.long-poll")
+        if deadline is not None:
+            hold = max(0.0, min(hold, deadline - self.clock.monotonic()))
+        response = self.http.request(
+            "GET",
+            url,
+            headers={"Accept": "application/json", **self._auth},
+            what=f"status of {len(runs)} runs",
+            deadline=deadline,
+            params={"wait": f"{hold:g}s"} if hold else None,
+            read_timeout=(hold + self.http.options.read_timeout) if hold else None,
+            raise_for_status=False,
+        )
+        if response.status_code in (400, 404, 405, 501):
+            self.batch_status_limit = 0  # the scheduler has no batch endpoint: read one run at a time from now on
+            return {}
+        from trigger_schedule.http import raise_for_response
+
+        raise_for_response(response, f"status of {len(runs)} runs")
+        listed = jsonpointer.resolve(_json(response, "batch status"), self.opts["find-pointer"])
+        held = bool(hold) and "Long-Poll" in response.headers
+        hint = 0.0 if held else parse_retry_after(response.headers.get("Retry-After"))
+        asked = {run.run_id: run for run in runs}
+        statuses: dict[str, RunStatus] = {}
+        for document in listed if isinstance(listed, list) else []:
+            run_id = str(jsonpointer.first(document, _as_list(self.opts["run-id-pointer"])))
+            word = jsonpointer.resolve(document, self.opts["status-pointer"])
+            if run_id in asked and word is not None:  # a server that ignores `ids` may list others too
+                state = self.states.get(str(word).lower(), RunState.RUNNING)
+                statuses[run_id] = RunStatus(state, str(word), url=asked[run_id].url, poll_after=hint)
+        return statuses
 
     def watch(self, run: RunRef, deadline: float) -> Iterator[RunStatus] | None:
         """Long-poll: each status request held by the server until the state changes; None when not asked."""
