@@ -372,6 +372,10 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             if body.get("jobIdEq") is not None and inst["jobId"] != body["jobIdEq"]:
                 continue
+            if body.get("instanceIdGt") is not None and not inst["instanceId"] > int(body["instanceIdGt"]):
+                continue
+            if body.get("instanceIdLt") is not None and not inst["instanceId"] < int(body["instanceIdLt"]):
+                continue
             if body.get("statusIn") is not None and inst["status"] not in body["statusIn"]:
                 continue
             if body.get("gmtCreateGt") is not None and not inst["gmtCreate"] > int(body["gmtCreateGt"]):
