@@ -64,7 +64,7 @@ def _keys_table(sections: list[tuple[str, str]]) -> str:
 
 CAPABILITIES = (
     ("adopts", "adopts a re-run"), ("waits", "waits by"), ("logs", "logs"), ("cancel", "cancel"),
-    ("defers", "deferred start"), ("concurrency", "concurrency"),
+    ("defers", "deferred start"), ("concurrency", "concurrency"), ("batch", "batch status"),
 )  # fmt: skip
 
 

@@ -146,13 +146,15 @@ def test_readme_tables_are_generated() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_every_platform_describes_its_capabilities_and_concurrency_matches_its_class() -> None:
+def test_every_platform_describes_its_capabilities_and_they_match_its_class() -> None:
     from trigger_schedule import platforms
 
     for name in platforms.available():
         plugin = platforms.load(name)
-        assert set(plugin.capabilities) == {"adopts", "waits", "logs", "cancel", "defers", "concurrency"}, name
+        keys = {"adopts", "waits", "logs", "cancel", "defers", "concurrency", "batch"}
+        assert set(plugin.capabilities) == keys, name
         assert (plugin.capabilities["defers"] != "no") == plugin.can_defer, name
+        assert plugin.capabilities["batch"].startswith("no") == (plugin.batch_status_limit == 0), name
 
 
 def test_the_built_in_platforms_are_the_ones_pyproject_registers() -> None:

@@ -266,6 +266,10 @@ class HttpClient:
         if self._debug:
             self._debug(text)
 
+    def debug(self, text: str) -> None:
+        """A line in the --debug log, for what a plug-in decides without failing (already redacted)."""
+        self._note(REDACTOR.redact(text))
+
     def _log_request(
         self, method: str, url: str, headers: Mapping[str, str], body: Any, params: Mapping[str, Any] | None
     ) -> None:

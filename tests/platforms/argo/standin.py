@@ -11,6 +11,8 @@ Follows argoproj/argo-workflows, tag v3.7.18:
 - workflow/util/util.go ApplySubmitOpts + util/cmd/cmd.go ParseLabels ("k=v,k2=v2", else an Internal error);
 - workflow/validate/validate.go: workflow name at most 63 characters;
 - workflow/common/convert.go: label workflows.argoproj.io/workflow-template=<template>;
+- k8s.io/apimachinery pkg/labels/selector.go (the ListWorkflows labelSelector): `k=v`, `k!=v`, `k`, and the
+  set-based `k in (v1,v2)` / `k notin (...)`;
 - server/auth/gatekeeper.go: `Authorization: Bearer ...` (or the `authorization` cookie), else
   Unauthenticated "token not valid";
 - server/utils/errors.go + grpc-gateway v1.16 DefaultHTTPProtoErrorHandler: errors are `{error, code, message, details}`
@@ -247,9 +249,27 @@ def _get(namespace: str, name: str) -> dict[str, Any]:
     return wf
 
 
+def _terms(selector: str) -> list[str]:
+    """The selector's comma-separated requirements; a comma inside `in (...)` / `notin (...)` is a value list's."""
+    terms, depth, start = [], 0, 0
+    for index, char in enumerate(selector):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            terms.append(selector[start:index].strip())
+            start = index + 1
+    terms.append(selector[start:].strip())
+    return [term for term in terms if term]
+
+
 def _matches(labels: dict[str, str], selector: str) -> bool:
-    for term in filter(None, selector.split(",")):
-        if "!=" in term:
+    """Equality and set-based requirements, as k8s.io/apimachinery pkg/labels/selector.go parses them."""
+    for term in _terms(selector):
+        set_based = re.fullmatch(r"([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)", term)
+        if set_based:
+            values = {value.strip() for value in set_based.group(3).split(",")}
+            if (labels.get(set_based.group(1)) in values) != (set_based.group(2) == "in"):
+                return False
+        elif "!=" in term:
             key, value = term.split("!=", 1)
             if labels.get(key) == value:
                 return False

@@ -10,7 +10,8 @@ instance list (vo/WorkflowInstanceSummaryVO.java: no commandParam, no globalPara
   `POST .../executors/execute` (processInstanceId | workflowInstanceId on 3.3, executeType);
 - .../controller/ProcessInstanceController.java (3.2) and WorkflowInstanceController.java (3.3): `GET {id}`,
   `GET {id}/tasks` ({taskList, processInstanceState | workflowInstanceState}), `GET ?processDefineCode |
-  workflowDefinitionCode, pageNo, pageSize` (PageInfo {totalList, total, ...}), 3.2 `GET trigger?triggerCode=`;
+  workflowDefinitionCode, stateType, pageNo, pageSize` (PageInfo {totalList, total, ...}; without a definition
+  code, every instance of the project, newest first), 3.2 `GET trigger?triggerCode=`;
 - .../controller/LoggerController.java + service/impl/LoggerServiceImpl.java: `GET /log/detail?taskInstanceId,
   skipLineNum, limit` -> {lineNum, message}, the first page (skipLineNum=0) headed by a
   `[LOG-PATH]: <path>, [HOST]: <host>` line that is not in the task's log; a task without host -> 10191;
@@ -277,6 +278,8 @@ def list_instances(query: dict[str, str], now: float) -> Any:
         raise ApiError(10113, "query process instance list paging error")
     code = query.get(key, "0")
     found = [i for i in STATE.instances.values() if _visible(i, now) and (code == "0" or i["definition"] == code)]
+    if query.get("stateType"):  # the controllers' optional stateType (a WorkflowExecutionStatus name)
+        found = [i for i in found if _state_of(i, now) == query["stateType"]]
     found.sort(key=lambda i: -int(i["id"]))
     size, page = int(query["pageSize"]), int(query["pageNo"])
     chunk = found[(page - 1) * size : page * size]

@@ -372,9 +372,15 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             if body.get("jobIdEq") is not None and inst["jobId"] != body["jobIdEq"]:
                 continue
+            if body.get("instanceIdGt") is not None and not inst["instanceId"] > int(body["instanceIdGt"]):
+                continue
+            if body.get("instanceIdLt") is not None and not inst["instanceId"] < int(body["instanceIdLt"]):
+                continue
             if body.get("statusIn") is not None and inst["status"] not in body["statusIn"]:
                 continue
             if body.get("gmtCreateGt") is not None and not inst["gmtCreate"] > int(body["gmtCreateGt"]):
+                continue
+            if body.get("gmtModifiedGt") is not None and not inst["gmtModified"] > int(body["gmtModifiedGt"]):
                 continue
             items.append(inst)
         if body.get("sortBy"):  # QueryConvertUtils.toPageable drops `asc`: always ascending

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -34,6 +34,7 @@ from trigger_schedule.platforms.base import (
     TriggerRequest,
     auth_headers,
 )
+from trigger_schedule.platforms.history import RECENT_RUNS, DurationCache, iso_seconds, median_duration
 from trigger_schedule.secrets import MASK, REDACTOR
 
 TEMPLATE_LABEL = "workflows.argoproj.io/workflow-template"
@@ -55,6 +56,10 @@ PHASES: dict[str, RunState] = {
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
 _NOT_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
 NAME_MAX = 63  # workflow/validate/validate.go: Workflow names are label values on their pods
+# Runs read by one list call: their idempotency-key label values (≤ 63 characters each) in one `in (...)`
+# selector keep the URL within 4 KB, under any proxy's limit.
+BATCH_LIMIT = 50
+_STATUS_FIELDS = "metadata.name,metadata.labels,spec.shutdown,status.phase,status.message"
 
 
 def workflow_name(job: str, idempotency_key: str) -> str:
@@ -80,7 +85,9 @@ class ArgoPlatform(Platform):
         "cancel": "stop",
         "defers": "no",
         "concurrency": "yes",
+        "batch": "list by idempotency-key labels, 50 a call",
     }
+    batch_status_limit = BATCH_LIMIT
     can_list_active = True
     can_defer = False  # a Workflow has no scheduled start; CronWorkflows are recurring, not one-off
     options_schema = {
@@ -133,6 +140,7 @@ class ArgoPlatform(Platform):
         self.base = self.config.url.rstrip("/")
         self.ui = str(options.get("ui-url") or self.base).rstrip("/")
         self._auth = auth_headers(self.config, _bare_token(self.config.token))
+        self._durations = DurationCache(self.type_name, self.http)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -216,39 +224,65 @@ class ArgoPlatform(Platform):
         return self._checked(_json(response, f"Workflow {name}"), request.job)
 
     def list_active(self, job: str, deadline: float | None) -> list[RunRef]:
-        selector = f"{CLUSTER_TEMPLATE_LABEL if self.cluster else TEMPLATE_LABEL}={job}"
+        fields = "metadata.name,metadata.namespace,metadata.uid,status.phase"
+        items = self._list(self._template_selector(job), fields, f"list Workflows of {job}", deadline)
+        return [self._run_ref(wf) for wf in items if not _state_of(wf).terminal]
+
+    def _template_selector(self, job: str) -> str:
+        return f"{CLUSTER_TEMPLATE_LABEL if self.cluster else TEMPLATE_LABEL}={job}"
+
+    def _list(self, selector: str, fields: str, what: str, deadline: float | None) -> list[dict[str, Any]]:
+        """The namespace's Workflows matching a label selector, with only `fields` of each."""
         response = self.http.request(
             "GET",
             self._api(),
             params={
                 "listOptions.labelSelector": selector,
-                "fields": "items.metadata.name,items.metadata.namespace,items.metadata.uid,items.status.phase",
+                "fields": ",".join(f"items.{field}" for field in fields.split(",")),
             },
             headers=self._headers(),
-            what=f"list Workflows of {job}",
+            what=what,
             deadline=deadline,
         )
-        items = _json(response, f"Workflows of {job}").get("items") or []  # Go's nil slice is `null`
-        return [self._run_ref(wf) for wf in items if not _state_of(wf).terminal]
+        items = _json(response, what).get("items") or []  # Go's nil slice is `null`
+        return [item for item in items if isinstance(item, dict)]
 
     def status(self, run: RunRef, deadline: float | None) -> RunStatus:
         response = self.http.request(
             "GET",
             self._api(run.run_id),
-            params={"fields": "metadata.name,spec.shutdown,status.phase,status.message"},
+            params={"fields": _STATUS_FIELDS},
             headers=self._headers(),
             what=f"status of Workflow {run.run_id}",
             deadline=deadline,
         )
-        document = _json(response, f"Workflow {run.run_id}")
-        state = _state_of(document)
-        status = document.get("status") or {}
-        raw = status.get("phase") or "Pending"
-        if state is RunState.FAILED and (document.get("spec") or {}).get("shutdown"):
-            state = RunState.CANCELLED  # stopped or terminated on request, not failed by itself
-        if state.terminal and status.get("message"):
-            raw = f"{raw}: {status['message']}"
-        return RunStatus(state=state, raw=raw, url=run.url)
+        return _status_of(_json(response, f"Workflow {run.run_id}"), run)
+
+    def status_many(self, runs: Sequence[RunRef], deadline: float | None) -> dict[str, RunStatus]:
+        """One list by the runs' idempotency-key labels (`key in (...)`); a run whose key is not known here (a
+        RunRef rebuilt from a result) is left to `status`."""
+        keyed = {str(run.extra["key"]): run for run in runs if run.extra.get("key")}
+        if not keyed:
+            return {}
+        selector = f"{KEY_LABEL} in ({','.join(sorted(keyed))})"
+        found: dict[str, RunStatus] = {}
+        for document in self._list(selector, _STATUS_FIELDS, f"statuses of {len(keyed)} Workflows", deadline):
+            meta = document.get("metadata") or {}
+            run = keyed.get(str((meta.get("labels") or {}).get(KEY_LABEL)))
+            if run is not None and meta.get("name") == run.run_id:
+                found[run.run_id] = _status_of(document, run)
+        return found
+
+    def expected_duration(self, job: str, deadline: float | None) -> float | None:
+        return self._durations.get(job, lambda: self._recent_duration(job, deadline))
+
+    def _recent_duration(self, job: str, deadline: float | None) -> float | None:
+        """The median finishedAt - startedAt of the template's last Succeeded Workflows."""
+        fields = "status.phase,status.startedAt,status.finishedAt"
+        items = self._list(self._template_selector(job), fields, f"recent Workflows of {job}", deadline)
+        done = [wf.get("status") or {} for wf in items if (wf.get("status") or {}).get("phase") == "Succeeded"]
+        done.sort(key=lambda status: str(status.get("finishedAt") or ""), reverse=True)
+        return median_duration(iso_seconds(st.get("startedAt"), st.get("finishedAt")) for st in done[:RECENT_RUNS])
 
     def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
         """The whole log on each call (follow=false); lines already shown are skipped per pod.
@@ -318,7 +352,9 @@ class ArgoPlatform(Platform):
             raise PlatformError("the Argo Server answered a Workflow without metadata.name")
         namespace = meta.get("namespace") or self.namespace
         url = f"{self.ui}/workflows/{quote(namespace, safe='')}/{quote(name, safe='')}"
-        return RunRef(run_id=str(name), url=url, extra={"namespace": namespace, "uid": meta.get("uid")})
+        # The idempotency-key label lets status_many find many Workflows in one list.
+        key = (meta.get("labels") or {}).get(KEY_LABEL)
+        return RunRef(run_id=str(name), url=url, extra={"namespace": namespace, "uid": meta.get("uid"), "key": key})
 
     def _raise(self, response: requests.Response, what: str, job: str) -> None:
         if response.status_code == 404:
@@ -352,6 +388,17 @@ def _parameter(key: str, value: Any) -> str:
 
 def _pairs(values: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in values.items())
+
+
+def _status_of(document: Mapping[str, Any], run: RunRef) -> RunStatus:
+    state = _state_of(document)
+    status = document.get("status") or {}
+    raw = status.get("phase") or "Pending"
+    if state is RunState.FAILED and (document.get("spec") or {}).get("shutdown"):
+        state = RunState.CANCELLED  # stopped or terminated on request, not failed by itself
+    if state.terminal and status.get("message"):
+        raw = f"{raw}: {status['message']}"
+    return RunStatus(state=state, raw=raw, url=run.url)
 
 
 def _state_of(document: Mapping[str, Any]) -> RunState:

@@ -8,7 +8,7 @@ even for errors and puts a typed result in the body, so every answer is checked 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -36,6 +36,7 @@ from trigger_schedule.platforms.base import (
     masked,
 )
 from trigger_schedule.platforms.dagster_events import RUN_END_EVENTS, RunEvents
+from trigger_schedule.platforms.history import RECENT_RUNS, DurationCache, epoch_seconds, median_duration
 from trigger_schedule.retrying import Retrying, stop_after_attempt, stop_before_deadline, wait_backoff
 
 TAG_PREFIX = "trigger-schedule/"
@@ -125,6 +126,13 @@ FIRST_POLL = (
     f"history: runsOrError(filter: $history, limit: $historyLimit) {{ {_ERROR_FIELDS} "
     f"... on Runs {{ results {{ {_RUN_FIELDS} }} }} }} }}"
 )
+# Many runs' statuses in one query (`RunsFilter.runIds`), and a job's recent successful runs.
+RUNS = (
+    "query TriggerScheduleRuns($filter: RunsFilter, $limit: Int) { runsOrError(filter: $filter, limit: $limit) { "
+    f"{_ERROR_FIELDS} ... on Runs {{ results {{ {_RUN_FIELDS} }} }} }} }}"
+)
+# Runs read by one `runsOrError` for status_many (the schema sets no maximum; one page of the UI's size).
+BATCH_LIMIT = 100
 LOGS = f"query TriggerScheduleLogs($runId: ID!, $cursor: String, $limit: Int) {{ {_LOGS_SELECTION} }}"
 TERMINATE = (
     "mutation TriggerScheduleTerminate($runId: String!, $policy: TerminateRunPolicy) { "
@@ -176,7 +184,9 @@ class DagsterPlatform(Platform):
         "cancel": "`terminateRun`",
         "defers": "no",
         "concurrency": "no",
+        "batch": "`runsOrError(filter: {runIds})`, 100 a call",
     }
+    batch_status_limit = BATCH_LIMIT
     options_schema = {
         "type": "object",
         "additionalProperties": False,
@@ -245,6 +255,7 @@ class DagsterPlatform(Platform):
         self._watching: set[str] = set()
         self._log_cursor: dict[str, str | None] = {}
         self._pending_logs: dict[str, LogChunk] = {}
+        self._durations = DurationCache(self.type_name, self.http)
 
     # -- GraphQL ----------------------------------------------------------------------------
 
@@ -445,6 +456,32 @@ class DagsterPlatform(Platform):
 
     def status(self, run: RunRef, deadline: float | None) -> RunStatus:
         return self._poll(run, deadline)[0][1]
+
+    def status_many(self, runs: Sequence[RunRef], deadline: float | None) -> dict[str, RunStatus]:
+        wanted = {run.run_id: run for run in runs}
+        what = f"statuses of {len(wanted)} Dagster runs"
+        listed = self._runs({"runIds": list(wanted)}, BATCH_LIMIT, what, deadline)
+        found: dict[str, RunStatus] = {}
+        for result in listed:
+            run = wanted.get(str(result.get("runId")))
+            if run is not None:
+                found[run.run_id] = self._status_of({"__typename": "Run", **result}, run)
+        return found
+
+    def expected_duration(self, job: str, deadline: float | None) -> float | None:
+        return self._durations.get(job, lambda: self._recent_duration(job, deadline))
+
+    def _recent_duration(self, job: str, deadline: float | None) -> float | None:
+        """The median endTime - startTime of the job's last successful runs (newest first)."""
+        history = {"pipelineName": job, "statuses": ["SUCCESS"]}
+        runs = self._runs(history, RECENT_RUNS, f"recent successful runs of Dagster job {job}", deadline)
+        return median_duration(epoch_seconds(run.get("startTime"), run.get("endTime")) for run in runs)
+
+    def _runs(self, run_filter: Mapping[str, Any], limit: int, what: str, deadline: float | None) -> list[Any]:
+        result = self._graphql(RUNS, {"filter": dict(run_filter), "limit": limit}, what, deadline)["runsOrError"]
+        if result.get("__typename") != "Runs":
+            raise_typed(result, what)
+        return [run for run in result.get("results") or [] if isinstance(run, dict)]
 
     def _status_of(self, result: Mapping[str, Any], run: RunRef) -> RunStatus:
         if result.get("__typename") != "Run":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import requests
@@ -27,6 +27,7 @@ from trigger_schedule.platforms.base import (
     TriggerOutcome,
     TriggerRequest,
 )
+from trigger_schedule.platforms.history import RECENT_RUNS, DurationCache, local_seconds, median_duration
 from trigger_schedule.secrets import MASK
 
 # WorkflowExecutionStatus.java: code -> name. The API serialises the name; codes are accepted too.
@@ -47,6 +48,8 @@ STATE_CODES: dict[int, str] = {
     17: "WAIT_TO_RUN",
     18: "FAILOVER",
 }
+# The project's newest instances read by one status_many: the instance list's page (PageInfo takes any size).
+BATCH_PAGE = 100
 STATES: dict[str, RunState] = {
     **dict.fromkeys(
         (
@@ -106,8 +109,10 @@ class DolphinSchedulerPlatform(Platform):
         "cancel": "STOP",
         "defers": "no",
         "concurrency": "yes",
+        "batch": "the project's instance list, 100 a call",
     }
     can_list_active = True
+    batch_status_limit = BATCH_PAGE
     can_defer = False  # a manual start has no "run at"; only schedules (cron) do
     options_schema = {
         "type": "object",
@@ -204,6 +209,7 @@ class DolphinSchedulerPlatform(Platform):
         self.base = self.config.url.rstrip("/")
         # 3.2 answers a trigger code; the instance id it resolves to, once known.
         self._resolved: dict[str, str] = {}
+        self._durations = DurationCache(self.type_name, self.http)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -356,14 +362,49 @@ class DolphinSchedulerPlatform(Platform):
         if instance is None:
             return RunStatus(RunState.RUNNING, "COMMAND_QUEUED", run.url)
         data = self._call("GET", f"{self._instances}/{instance}", f"status of instance {instance}", deadline=deadline)
-        raw = _state_name(data.get("state") if isinstance(data, dict) else None)
-        state = STATES.get(raw)
-        if state is None:
+        status = self._status_of(instance, data)
+        if status is None:
+            raw = _state_name(data.get("state") if isinstance(data, dict) else None)
             raise PlatformError(
                 f"instance {instance}: unknown state {raw!r}",
                 hint="a newer DolphinScheduler may have added states; report it with the server version",
             )
-        return RunStatus(state, raw, self._ui_url(instance))
+        return status
+
+    def _status_of(self, instance: str, data: Any) -> RunStatus | None:
+        raw = _state_name(data.get("state") if isinstance(data, dict) else None)
+        state = STATES.get(raw)
+        return RunStatus(state, raw, self._ui_url(instance)) if state is not None else None
+
+    def status_many(self, runs: Sequence[RunRef], deadline: float | None) -> dict[str, RunStatus]:
+        """The project's newest instances (the list has no id filter; the ones being waited for are the newest);
+        a run not on that page, with an unknown state, or a 3.2 trigger code not yet resolved is left to `status`."""
+        wanted: dict[str, RunRef] = {}
+        for run in runs:
+            code = (run.extra or {}).get("triggerCode")
+            instance = self._resolved.get(str(code)) if code is not None else run.run_id
+            if instance and instance.isdigit():
+                wanted[instance] = run
+        if not wanted:
+            return {}
+        params = {"pageNo": 1, "pageSize": BATCH_PAGE}
+        what = f"statuses of {len(wanted)} instances"
+        data = self._call("GET", self._instances, what, params=params, deadline=deadline)
+        found: dict[str, RunStatus] = {}
+        for item in (data.get("totalList") if isinstance(data, dict) else None) or []:
+            instance = str(item.get("id")) if isinstance(item, dict) else ""
+            status = self._status_of(instance, item) if instance in wanted else None
+            if status is not None:
+                found[wanted[instance].run_id] = status
+        return found
+
+    def expected_duration(self, job: str, deadline: float | None) -> float | None:
+        return self._durations.get(job, lambda: self._recent_duration(job, deadline))
+
+    def _recent_duration(self, job: str, deadline: float | None) -> float | None:
+        """The median endTime - startTime of the definition's last SUCCESS instances (times to the second)."""
+        items = self._list(str(job), deadline, size=RECENT_RUNS, state="SUCCESS")
+        return median_duration(local_seconds(item.get("startTime"), item.get("endTime")) for item in items)
 
     def find_existing(self, request: TriggerRequest, deadline: float | None) -> RunRef | None:
         marker = self.opts["correlation-param"]
@@ -398,15 +439,14 @@ class DolphinSchedulerPlatform(Platform):
             if STATES.get(_state_name(item.get("state"))) is RunState.RUNNING
         ]
 
-    def _list(self, job: str, deadline: float | None) -> list[dict[str, Any]]:
+    def _list(
+        self, job: str, deadline: float | None, size: int | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
         key = "workflowDefinitionCode" if self.v33 else "processDefineCode"
-        data = self._call(
-            "GET",
-            self._instances,
-            f"list instances of workflow {job}",
-            params={key: job, "pageNo": 1, "pageSize": int(self.opts["lookup-limit"])},
-            deadline=deadline,
-        )
+        params: dict[str, Any] = {key: job, "pageNo": 1, "pageSize": size or int(self.opts["lookup-limit"])}
+        if state:
+            params["stateType"] = state
+        data = self._call("GET", self._instances, f"list instances of workflow {job}", params=params, deadline=deadline)
         items = data.get("totalList") if isinstance(data, dict) else None
         return [item for item in items or [] if isinstance(item, dict) and item.get("id") is not None]
 

@@ -57,6 +57,7 @@ class GenericPlatform(Platform):
         "cancel": "yes",
         "defers": "no",
         "concurrency": "`active-url`",
+        "batch": "`batch-status-url` (`GET /v1/jobs/runs?ids=`), 100 a call, long-polled",
     }
     can_list_active = True
     options_schema = {

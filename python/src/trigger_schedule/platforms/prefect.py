@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -37,6 +37,7 @@ from trigger_schedule.platforms.base import (
     TriggerRequest,
     auth_headers,
 )
+from trigger_schedule.platforms.history import RECENT_RUNS, DurationCache, iso_seconds, median_duration
 from trigger_schedule.platforms.prefect_events import FlowRunEvents
 from trigger_schedule.secrets import MASK, REDACTOR
 
@@ -65,6 +66,9 @@ _PROVENANCE_TAGS = ("repository", "sha", "ref", "pipeline_url", "actor", "system
 # often the state is read over REST anyway: a stream that stalls silently costs at most that much lag.
 EVENTS_HEARTBEAT_S = 1.0
 EVENTS_SAFETY_POLL_S = 30.0
+# Flow runs read by one `POST /flow_runs/filter`: within PREFECT_SERVER_API_DEFAULT_LIMIT (200 by default),
+# with room for a server that lowered it.
+BATCH_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,10 @@ class PrefectPlatform(Platform):
         "cancel": "CANCELLING",
         "defers": "SCHEDULED state",
         "concurrency": "yes",
+        "batch": "`POST /flow_runs/filter` by ids, 100 a call",
     }
     can_list_active = True
+    batch_status_limit = BATCH_LIMIT
     can_defer = True  # a flow run created in a SCHEDULED state with its scheduled_time
     options_schema = {
         "type": "object",
@@ -135,6 +141,7 @@ class PrefectPlatform(Platform):
         self._deployments: dict[str, str] = {}
         self._terminal_at: dict[str, float] = {}
         self._auth = self._auth_headers()
+        self._durations = DurationCache(self.type_name, self.http)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -273,6 +280,34 @@ class PrefectPlatform(Platform):
         what = f"status of flow run {run.run_id}"
         document = _object(self._call("GET", f"/flow_runs/{run.run_id}", what, deadline=deadline), what)
         return self._status(run, str(document.get("state_type") or "SCHEDULED"), str(document.get("state_name") or ""))
+
+    def status_many(self, runs: Sequence[RunRef], deadline: float | None) -> dict[str, RunStatus]:
+        wanted = {run.run_id: run for run in runs}
+        body = {"flow_runs": {"id": {"any_": list(wanted)}}, "limit": BATCH_LIMIT}
+        what = f"statuses of {len(wanted)} flow runs"
+        listed = _json(self._call("POST", "/flow_runs/filter", what, json=body, deadline=deadline), what)
+        found: dict[str, RunStatus] = {}
+        for document in listed if isinstance(listed, list) else []:
+            run = wanted.get(str(document.get("id"))) if isinstance(document, dict) else None
+            if run is not None:
+                state_type = str(document.get("state_type") or "SCHEDULED")
+                found[run.run_id] = self._status(run, state_type, str(document.get("state_name") or ""))
+        return found
+
+    def expected_duration(self, job: str, deadline: float | None) -> float | None:
+        return self._durations.get(job, lambda: self._recent_duration(job, deadline))
+
+    def _recent_duration(self, job: str, deadline: float | None) -> float | None:
+        """The median `total_run_time` of the deployment's last completed flow runs."""
+        body = {
+            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
+            "deployments": {"id": {"any_": [self._deployment_id(job, deadline)]}},
+            "sort": "END_TIME_DESC",
+            "limit": RECENT_RUNS,
+        }
+        what = f"recent completed runs of {job}"
+        listed = _json(self._call("POST", "/flow_runs/filter", what, json=body, deadline=deadline), what)
+        return median_duration(_run_time(run) for run in listed if isinstance(run, dict))
 
     def _status(self, run: RunRef, state_type: str, state_name: str) -> RunStatus:
         state = STATES.get(state_type.upper(), RunState.RUNNING)
@@ -418,6 +453,14 @@ def _advance(position: LogCursor, entry: Mapping[str, Any]) -> LogCursor:
     if stamp == position.after:
         return LogCursor(stamp, position.seen | {entry_id}, finished)
     return LogCursor(stamp or position.after, frozenset({entry_id}), finished)
+
+
+def _run_time(run: Mapping[str, Any]) -> float | None:
+    """A flow run's `total_run_time` (seconds: the server serializes timedeltas as floats), else its span."""
+    total = run.get("total_run_time")
+    if isinstance(total, int | float) and not isinstance(total, bool) and total > 0:
+        return float(total)
+    return iso_seconds(run.get("start_time"), run.get("end_time"))
 
 
 def _format_log(entry: Mapping[str, Any]) -> str:

@@ -27,6 +27,7 @@ from trigger_schedule.platforms.base import (
     TriggerOutcome,
     TriggerRequest,
 )
+from trigger_schedule.platforms.history import RECENT_RUNS, DurationCache, epoch_seconds, median_duration
 from trigger_schedule.secrets import MASK
 
 DEFAULT_API_VERSION = 44
@@ -56,6 +57,7 @@ class RundeckPlatform(Platform):
         "cancel": "abort",
         "defers": "`runAtTime`",
         "concurrency": "yes",
+        "batch": "no (no execution-id filter)",
     }
     can_list_active = True
     can_defer = True
@@ -115,6 +117,7 @@ class RundeckPlatform(Platform):
                 f"platform {self.config.name}: Rundeck's API takes an API token, not a username and password",
                 hint="create a token (User > Profile > User API Tokens) and use auth: {type: bearer, token-env: ...}",
             )
+        self._durations = DurationCache(self.type_name, self.http)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -212,6 +215,20 @@ class RundeckPlatform(Platform):
         what = f"list running executions of {job}"
         document = self._get(self._job_path(job, "executions"), what, deadline, job=job, status="running")
         return [self._run_ref(e, what) for e in _executions(document)]
+
+    def expected_duration(self, job: str, deadline: float | None) -> float | None:
+        return self._durations.get(job, lambda: self._recent_duration(job, deadline))
+
+    def _recent_duration(self, job: str, deadline: float | None) -> float | None:
+        """The median date-ended - date-started of the job's last succeeded executions (the list is newest
+        completed first). The job's `averageDuration` is a mean over all of them, outliers included."""
+        what = f"recent succeeded executions of {job}"
+        path = self._job_path(job, "executions")
+        document = self._get(path, what, deadline, job=job, status="succeeded", max=RECENT_RUNS)
+        return median_duration(
+            epoch_seconds(_unixtime(e.get("date-started")), _unixtime(e.get("date-ended")), 1000.0)
+            for e in _executions(document)
+        )
 
     def status(self, run: RunRef, deadline: float | None) -> RunStatus:
         what = f"status of execution {run.run_id}"
@@ -334,6 +351,10 @@ def _message(response: requests.Response) -> str:
 def _executions(document: Any) -> list[dict[str, Any]]:
     executions = document.get("executions") if isinstance(document, dict) else None
     return [e for e in executions or [] if isinstance(e, dict)]
+
+
+def _unixtime(stamp: Any) -> Any:
+    return stamp.get("unixtime") if isinstance(stamp, dict) else None
 
 
 def _options_of(execution: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import requests
@@ -34,6 +35,13 @@ from trigger_schedule.platforms.base import (
     RunStatus,
     TriggerOutcome,
     TriggerRequest,
+)
+from trigger_schedule.platforms.history import (
+    RECENT_RUNS,
+    DurationCache,
+    iso_seconds,
+    local_seconds,
+    median_duration,
 )
 from trigger_schedule.retrying import Retrying, stop_until, wait_backoff
 from trigger_schedule.secrets import MASK, REDACTOR
@@ -59,6 +67,10 @@ KILL_REASON = "scheduling center kill job."
 THREAD_GONE = "job thread already killed."
 MAX_PARAM = 512  # tables_xxl_job.sql: xxl_job_log.executor_param varchar(512)
 LOG_STATUS_RUNNING = 3  # pageList: trigger_code = 200 AND handle_code = 0
+LOG_STATUS_SUCCESS = 1  # pageList: handle_code = 200
+# Logs of one job read by one status_many: the log list is per job (3.3 refuses jobId 0), so a batch answers for
+# the runs of its most common job from that job's newest logs.
+BATCH_PAGE = 100
 
 
 class XxlJobPlatform(Platform):
@@ -74,7 +86,9 @@ class XxlJobPlatform(Platform):
         ),
         "defers": "no",
         "concurrency": "yes",
+        "batch": "the runs of one job per call (its newest 100 logs)",
     }
+    batch_status_limit = BATCH_PAGE
     can_list_active = True
     options_schema = {
         "type": "object",
@@ -139,6 +153,7 @@ class XxlJobPlatform(Platform):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._cookie: str | None = None
+        self._durations = DurationCache(self.type_name, self.http)
         if self.config.auth_type not in ("basic", "none"):
             raise ConfigError(
                 f"platform {self.config.name}: XXL-JOB's admin logs in with a username and password",
@@ -335,7 +350,10 @@ class XxlJobPlatform(Platform):
             return isinstance(marker, dict) and marker.get("key") == request.idempotency_key
         return False
 
-    def _logs(self, job: str, what: str, deadline: float | None, status: int = 0) -> list[dict[str, Any]]:
+    def _logs(
+        self, job: str, what: str, deadline: float | None, status: int = 0, size: int | None = None
+    ) -> list[dict[str, Any]]:
+        size = size or int(self.opts["find-max"])
         form = {
             "jobGroup": self.opts["job-group"],
             "jobId": self._job_id(job),
@@ -343,9 +361,9 @@ class XxlJobPlatform(Platform):
             "filterTime": "",  # the server's own time zone is unknown: search by newest instead
             # Up to 3.2 the page is start/length, from 3.3 offset/pagesize; Spring ignores the pair it lacks.
             "start": 0,
-            "length": self.opts["find-max"],
+            "length": size,
             "offset": 0,
-            "pagesize": self.opts["find-max"],
+            "pagesize": size,
         }
         return page_rows(self._post("joblog/pageList", form, what, deadline), what)
 
@@ -363,6 +381,31 @@ class XxlJobPlatform(Platform):
                 hint="raise find-max, or check the log was not cleared",
             )
         return state_of(log, run.url)
+
+    def status_many(self, runs: Sequence[RunRef], deadline: float | None) -> dict[str, RunStatus]:
+        """The runs of the batch's most common job, from one page of that job's newest logs; the others (and a
+        run not on the page) are left to `status`."""
+        jobs = Counter(str(run.extra.get("job") or _job_of(run.run_id)) for run in runs)
+        if not jobs:
+            return {}
+        job = jobs.most_common(1)[0][0]
+        wanted = {_log_id(run.run_id): run for run in runs if str(run.extra.get("job") or _job_of(run.run_id)) == job}
+        logs = self._logs(job, f"statuses of {len(wanted)} logs of XXL-JOB job {job}", deadline, size=BATCH_PAGE)
+        found: dict[str, RunStatus] = {}
+        for log in logs:
+            run = wanted.get(str(log.get("id")))
+            if run is not None:
+                found[run.run_id] = state_of(log, run.url)
+        return found
+
+    def expected_duration(self, job: str, deadline: float | None) -> float | None:
+        return self._durations.get(job, lambda: self._recent_duration(job, deadline))
+
+    def _recent_duration(self, job: str, deadline: float | None) -> float | None:
+        """The median handleTime - triggerTime of the job's last successful logs (newest first)."""
+        what = f"recent successful logs of XXL-JOB job {job}"
+        logs = self._logs(job, what, deadline, LOG_STATUS_SUCCESS, size=RECENT_RUNS)
+        return median_duration(_log_seconds(log) for log in logs)
 
     def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
         from_line = int(cursor) if cursor else 1
@@ -498,6 +541,14 @@ def state_of(log: Mapping[str, Any], url: str | None) -> RunStatus:
         return RunStatus(RunState.CANCELLED, "killed with another run of the job on its executor", url)
     state, word = HANDLE_STATES.get(handle_code, (RunState.FAILED, f"handleCode {handle_code}"))
     return RunStatus(state, word, url)
+
+
+def _log_seconds(log: Mapping[str, Any]) -> float | None:
+    """handleTime - triggerTime: ISO-8601 as Spring Boot's Jackson writes a Date, or an admin's own
+    `spring.jackson.date-format` of "yyyy-MM-dd HH:mm:ss"."""
+    start, end = log.get("triggerTime"), log.get("handleTime")
+    seconds = iso_seconds(start, end)
+    return seconds if seconds is not None else local_seconds(start, end)
 
 
 def _log_id(run_id: str) -> str:
