@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from trigger_schedule import notify
+from trigger_schedule import notify, telemetry
 from trigger_schedule.backoff import Backoff
 from trigger_schedule.clock import Clock
 from trigger_schedule.conditions import evaluate_when
@@ -71,6 +71,7 @@ class TriggerLifecycle:
         self.dry_run = dry_run
         self.force_new = force_new
         self.run: RunRef | None = None
+        self.span: telemetry.Span = telemetry.Span()
 
     def say(self, text: str) -> None:
         self.console.info(f"[{self.trigger.name}] {text}")
@@ -81,6 +82,7 @@ class TriggerLifecycle:
         trigger, result = self.trigger, self.result
         started = self.clock.monotonic()
         deadline = started + trigger.timeout
+        self.span = telemetry.start_trigger_span(trigger)
         try:
             with bounded_by(deadline):
                 self._decide_and_start(started, deadline)
@@ -127,6 +129,7 @@ class TriggerLifecycle:
         ):
             self._compensate()
         self._notify()
+        telemetry.end_trigger_span(self.span, result)
 
     def _decide_and_start(self, started: float, deadline: float) -> None:
         trigger, result = self.trigger, self.result
@@ -160,7 +163,9 @@ class TriggerLifecycle:
         self._delay()
         if trigger.gate:
             gate = replace(trigger.gate, url=resolve_url(trigger.gate.url, self.environ, trigger.where + ".gate.url"))
-            self.say(wait_until_healthy(gate, self.clock, lambda text, _: self.say(text)))
+            self.say(
+                self.span.timed("gate", lambda: wait_until_healthy(gate, self.clock, lambda text, _: self.say(text)))
+            )
         if not self._concurrency(platform, deadline, started, force_new):
             return
         result.started_at = _iso(self.clock.now())
@@ -278,7 +283,7 @@ class TriggerLifecycle:
         if existing is not None:
             run, adopted = existing, True
         else:
-            outcome = platform.trigger(request, deadline)
+            outcome = self.span.timed("trigger request", lambda: platform.trigger(request, deadline), client=True)
             run, adopted = outcome.run, outcome.adopted
         self.run = run
         result.decision = Decision.ADOPTED if adopted else Decision.TRIGGERED
@@ -289,6 +294,7 @@ class TriggerLifecycle:
         if not trigger.wait:
             result.status = Status.TRIGGERED
             return None
+        waiting = self.span.child("wait", {"trigger_schedule.run.id": run.run_id})
         final = self._wait(
             platform,
             run,
@@ -298,6 +304,7 @@ class TriggerLifecycle:
             trigger.logs,
             on_status=lambda s: setattr(result, "platform_state", s.raw),
         )
+        waiting.end(failed=None if final.state is RunState.SUCCEEDED else f"the run ended {final.raw}")
         result.status = _STATUS_OF_STATE[final.state]
         if final.state is RunState.SUCCEEDED:
             result.exit_code = 0
@@ -361,6 +368,7 @@ class TriggerLifecycle:
         where = self.trigger.where + ".on-failure"
         record: dict[str, Any] = {"job": job, "status": Status.ERROR, "run_id": None, "run_url": None}
         self.result.compensation = record
+        span = self.span.child("compensation", {"trigger_schedule.job": job})
         from trigger_schedule.durations import parse_duration
 
         try:
@@ -375,23 +383,28 @@ class TriggerLifecycle:
                     job=job, params=params, idempotency_key=key, provenance=_provenance(self.context)
                 )
                 existing = platform.find_existing(request, deadline)
-                run = existing or platform.trigger(request, deadline).run
+                run = (
+                    existing
+                    or span.timed("trigger request", lambda: platform.trigger(request, deadline), client=True).run
+                )
                 record.update(
                     run_id=run.run_id, run_url=run.url, decision=Decision.ADOPTED if existing else Decision.TRIGGERED
                 )
                 if not spec.get("wait", schema_default("on-failure", "wait")):
                     record["status"] = Status.TRIGGERED
-                    return
-                final = self._wait(
-                    platform, run, deadline, started, f"{self.trigger.name} on-failure", self.trigger.logs
-                )
-                record["status"] = _STATUS_OF_STATE[final.state]
+                else:
+                    final = self._wait(
+                        platform, run, deadline, started, f"{self.trigger.name} on-failure", self.trigger.logs
+                    )
+                    record["status"] = _STATUS_OF_STATE[final.state]
         except WaitTimeout as exc:
             record.update(status=Status.TIMED_OUT, reason=exc.message)
         except TriggerScheduleError as exc:
             record["reason"] = exc.message
             self.console.warn(f"[{self.trigger.name}] compensating job {job}: {exc.message}")
         self.say(f"compensating job {job}: {record['status']}")
+        span.set({"trigger_schedule.status": str(record["status"]), "trigger_schedule.run.id": record["run_id"]})
+        span.end(failed=None if record["status"] in (Status.SUCCEEDED, Status.TRIGGERED) else str(record["status"]))
 
     def _notify(self) -> None:
         if not self.trigger.notify:
