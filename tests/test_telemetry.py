@@ -382,3 +382,38 @@ def test_unreachable_collector_costs_a_bounded_wait_and_keeps_the_exit_code(
     assert "telemetry: exporting telemetry" in result.stdout + result.stderr
     assert took < 15, f"the run took {took:.1f} s"
     assert OTLP_SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("key", ["traceparent", None])
+def test_airflow_conf_carries_the_trace_context_only_when_asked(key: str | None) -> None:
+    from trigger_schedule import telemetry
+    from trigger_schedule.clock import SystemClock
+    from trigger_schedule.http import HttpClient, HttpOptions
+    from trigger_schedule.platforms.airflow import AirflowPlatform
+    from trigger_schedule.platforms.base import PlatformConfig, TriggerRequest
+
+    options = {"trace-context-conf": key} if key else {}
+    config = PlatformConfig(name="af", type="airflow", url="http://127.0.0.1:9", auth_type="none", options=options)
+    platform = AirflowPlatform(config, HttpClient(HttpOptions(), SystemClock()), SystemClock())
+    request = TriggerRequest(job="etl", params={"day": "2024-05-01"}, idempotency_key="k1")
+    span = telemetry.Span({"traceparent": CI_TRACEPARENT, "tracestate": "vendor=abc"})
+    with telemetry.sending(span.trace_headers()):  # what `Span.timed(..., client=True)` sets around the trigger
+        conf = platform.prepare_trigger(request).body["conf"]
+    outside = platform.prepare_trigger(request).body["conf"]
+    expected = {"traceparent": CI_TRACEPARENT, "traceparent_state": "vendor=abc"} if key else {}
+    assert conf == {"day": "2024-05-01", **expected}
+    assert outside == {"day": "2024-05-01"}  # no trace context outside a trigger request: nothing added
+
+
+def test_traceparent_from_the_ci_is_checked() -> None:
+    from trigger_schedule.telemetry import ci_trace_headers
+
+    assert ci_trace_headers({"TRACEPARENT": CI_TRACEPARENT.upper()}) == {"traceparent": CI_TRACEPARENT}
+    for bad in (
+        "",
+        "junk",
+        f"00-{'0' * 32}-{CI_PARENT_ID}-01",
+        f"00-{CI_TRACE_ID}-{'0' * 16}-01",
+        f"ff-{CI_TRACE_ID}-{CI_PARENT_ID}-01",
+    ):
+        assert ci_trace_headers({"TRACEPARENT": bad, "TRACESTATE": "a=b"}) == {}, bad

@@ -402,7 +402,9 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     )
     runner = PlanRunner(plan, context, clock=clock, console=console, environ=env, options=options)
     runner.prepare()
-    recorder = telemetry.configure(env, console.warn)
+    from trigger_schedule.telemetry_setup import configure
+
+    recorder = configure(env, console.warn)
     previous_recorder = telemetry.install(recorder)
     plan_span = recorder.start_plan("trigger-schedule plan", telemetry.plan_attributes(context, env))
     previous = _install_signal_handlers(clock)

@@ -1,8 +1,8 @@
 """OpenTelemetry traces and metrics, when the standard OTEL_* variables ask for them.
 
 Nothing here imports OpenTelemetry: without an OTLP endpoint the recorder is a no-op that only passes on
-the CI's own W3C trace context (TRACEPARENT), and `telemetry_sdk` (the `otel` extra) is imported only when
-an endpoint is set. Spans are explicit objects with explicit parents, never a "current span", so a trigger
+the CI's own W3C trace context (TRACEPARENT); `telemetry_setup` imports `telemetry_sdk` (the `otel` extra)
+only when an endpoint is set. Spans are explicit objects with explicit parents, never a "current span", so a trigger
 may start one on one thread and end it on another.
 """
 
@@ -165,24 +165,6 @@ def register_secrets(environ: Mapping[str, str]) -> None:
             REDACTOR.add(value)
             # "Bearer <key>", "Basic <key>": the credential alone, as it may appear elsewhere.
             REDACTOR.add(value.rpartition(" ")[2])
-
-
-def configure(environ: Mapping[str, str], warn: Callable[[str], None]) -> Recorder:
-    """The recorder the OTEL_* variables ask for: OpenTelemetry when an endpoint is set, else a no-op."""
-    register_secrets(environ)
-    headers = ci_trace_headers(environ)
-    disabled = environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
-    if disabled or not endpoint_configured(environ):
-        return Recorder(headers)
-    try:
-        from trigger_schedule import telemetry_sdk
-    except ImportError as exc:
-        warn(
-            f"OTEL_EXPORTER_OTLP_* is set but OpenTelemetry is not installed ({exc.name}): "
-            f"{INSTALL_HINT} to export traces and metrics; the run goes on without them"
-        )
-        return Recorder(headers)
-    return telemetry_sdk.OtelRecorder(environ, headers, warn)
 
 
 # -- attributes: OpenTelemetry's CI/CD and VCS conventions, from the CI context ----------------------
