@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -417,3 +418,40 @@ def test_traceparent_from_the_ci_is_checked() -> None:
         f"ff-{CI_TRACE_ID}-{CI_PARENT_ID}-01",
     ):
         assert ci_trace_headers({"TRACEPARENT": bad, "TRACESTATE": "a=b"}) == {}, bad
+
+
+def test_plan_attributes_from_gitlab_and_jenkins_contexts() -> None:
+    from trigger_schedule.context import DeployInputs, build_context
+    from trigger_schedule.telemetry import plan_attributes
+
+    def attributes(env: dict[str, str]) -> dict[str, Any]:
+        context = build_context(env, DeployInputs(environment="staging"), {}, cwd=ROOT, now=datetime.now(timezone.utc))
+        return plan_attributes(context, env)
+
+    gitlab = {"GITLAB_CI": "true", "CI_PROJECT_PATH": "acme/shop", "CI_SERVER_URL": "https://gitlab.example",
+              "CI_COMMIT_SHA": "a" * 40, "CI_COMMIT_TAG": "v2.4.0", "CI_PIPELINE_ID": "77", "CI_JOB_ID": "901",
+              "CI_JOB_NAME": "deploy-data", "CI_PIPELINE_NAME": "release"}  # fmt: skip
+    assert attributes(gitlab) == {
+        "cicd.pipeline.name": "release",
+        "cicd.pipeline.run.id": "77",
+        "cicd.pipeline.task.name": "deploy-data",
+        "cicd.pipeline.task.run.id": "901",
+        "vcs.provider.name": "gitlab",
+        "vcs.repository.url.full": "https://gitlab.example/acme/shop",
+        "vcs.repository.name": "acme/shop",
+        "vcs.ref.head.name": "v2.4.0",
+        "vcs.ref.head.revision": "a" * 40,
+        "vcs.ref.type": "tag",
+        "deployment.environment.name": "staging",
+        "trigger_schedule.ci.system": "gitlab",
+        "trigger_schedule.deploy.version": "v2.4.0",
+    }
+    jenkins = {"JENKINS_URL": "https://ci.example/", "BUILD_NUMBER": "12", "JOB_NAME": "shop/deploy",
+               "STAGE_NAME": "Data", "GIT_URL": f"https://deployer:{TOKEN}@git.example/acme/shop.git",
+               "GIT_COMMIT": "b" * 40, "GIT_BRANCH": "origin/main"}  # fmt: skip
+    got = attributes(jenkins)
+    assert got["vcs.repository.url.full"] == "https://git.example/acme/shop"  # no credentials
+    assert (got["cicd.pipeline.name"], got["cicd.pipeline.task.name"], got["cicd.pipeline.run.id"]) == (
+        "shop/deploy", "Data", "shop/deploy#12")  # fmt: skip
+    assert got["vcs.ref.head.name"] == "main" and "vcs.provider.name" not in got
+    assert TOKEN not in json.dumps(got)
