@@ -66,7 +66,7 @@ class Receiver:
     def spans(self) -> list[Any]:
         found = []
         for entry in self.entries():
-            if entry["path"] == "/v1/traces":
+            if entry["path"].endswith("/traces"):
                 request = ExportTraceServiceRequest.FromString(base64.b64decode(entry["body"]))
                 for resource_spans in request.resource_spans:
                     for scope in resource_spans.scope_spans:
@@ -76,7 +76,7 @@ class Receiver:
     def metrics(self) -> dict[str, Any]:
         found = {}
         for entry in self.entries():
-            if entry["path"] == "/v1/metrics":
+            if entry["path"].endswith("/metrics"):
                 request = ExportMetricsServiceRequest.FromString(base64.b64decode(entry["body"]))
                 for resource_metrics in request.resource_metrics:
                     for scope in resource_metrics.scope_metrics:
@@ -455,3 +455,29 @@ def test_plan_attributes_from_gitlab_and_jenkins_contexts() -> None:
         "shop/deploy", "Data", "shop/deploy#12")  # fmt: skip
     assert got["vcs.ref.head.name"] == "main" and "vcs.provider.name" not in got
     assert TOKEN not in json.dumps(got)
+
+
+def test_a_signal_endpoint_alone_exports_that_signal_with_its_headers(
+    generic_server: GenericScheduler, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.reset()
+    env = {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{receiver.url}/custom/traces",
+        "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer%20{OTLP_SECRET}",
+        "OTEL_METRICS_EXPORTER": "none",
+    }
+    result = run_cli(*trigger(generic_server, "instant", "--no-wait"), "--debug", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    receiver.wait_for("/custom/traces")
+    (entry,) = receiver.entries()  # the traces only: metrics are off
+    sent_by_exporter = {k.lower(): v for k, v in entry["headers"].items()}
+    assert sent_by_exporter["authorization"] == f"Bearer {OTLP_SECRET}"  # the header, decoded as the spec says
+    names = sorted(span.name for _, span in receiver.spans())
+    assert names == ["trigger instant", "trigger request", "trigger-schedule plan"]  # no wait: --no-wait
+    (sent,) = generic_server.requests("trigger")
+    request_span = next(span for _, span in receiver.spans() if span.name == "trigger request")
+    # Flags: sampled, and (W3C trace context level 2) a random trace id, which a root trace has.
+    assert sent["headers"]["traceparent"] == f"00-{request_span.trace_id.hex()}-{request_span.span_id.hex()}-03"
+    output = result.stdout + result.stderr  # --debug logs every request's headers: still no secret
+    assert "traceparent" in output and OTLP_SECRET not in output
+    assert OTLP_SECRET.encode() not in receiver.raw()
