@@ -252,3 +252,9 @@ def result_attributes(result: Any) -> dict[str, Any]:
 def end_trigger_span(span: Span, result: Any) -> None:
     span.set(result_attributes(result))
     span.end(failed=f"{result.status}: {result.reason}" if result.exit_code else None)
+
+
+def end_compensation_span(span: Span, record: Mapping[str, Any]) -> None:
+    """End the compensation's span from its record (a trigger result's `compensation`)."""
+    span.set({"trigger_schedule.status": str(record["status"]), "trigger_schedule.run.id": record.get("run_id")})
+    span.end(failed=None if record["status"] in ("succeeded", "triggered") else str(record["status"]))

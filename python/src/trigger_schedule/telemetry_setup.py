@@ -22,4 +22,8 @@ def configure(environ: Mapping[str, str], warn: Callable[[str], None]) -> Record
             f"{INSTALL_HINT} to export traces and metrics; the run goes on without them"
         )
         return Recorder(headers)
-    return telemetry_sdk.OtelRecorder(environ, headers, warn)
+    try:
+        return telemetry_sdk.OtelRecorder(environ, headers, warn)
+    except Exception as exc:  # a setting the SDK rejects must not stop the run
+        warn(f"OpenTelemetry could not be set up ({type(exc).__name__}: {exc}); the run goes on without it")
+        return Recorder(headers)

@@ -392,19 +392,19 @@ class TriggerLifecycle:
                 )
                 if not spec.get("wait", schema_default("on-failure", "wait")):
                     record["status"] = Status.TRIGGERED
-                else:
-                    final = self._wait(
-                        platform, run, deadline, started, f"{self.trigger.name} on-failure", self.trigger.logs
-                    )
-                    record["status"] = _STATUS_OF_STATE[final.state]
+                    return
+                final = self._wait(
+                    platform, run, deadline, started, f"{self.trigger.name} on-failure", self.trigger.logs
+                )
+                record["status"] = _STATUS_OF_STATE[final.state]
         except WaitTimeout as exc:
             record.update(status=Status.TIMED_OUT, reason=exc.message)
         except TriggerScheduleError as exc:
             record["reason"] = exc.message
             self.console.warn(f"[{self.trigger.name}] compensating job {job}: {exc.message}")
+        finally:
+            telemetry.end_compensation_span(span, record)
         self.say(f"compensating job {job}: {record['status']}")
-        span.set({"trigger_schedule.status": str(record["status"]), "trigger_schedule.run.id": record["run_id"]})
-        span.end(failed=None if record["status"] in (Status.SUCCEEDED, Status.TRIGGERED) else str(record["status"]))
 
     def _notify(self) -> None:
         if not self.trigger.notify:
