@@ -2,12 +2,16 @@
 
 Run: python receivers.py --dir D
 Writes D/http.port and D/smtp.port when listening, and appends every delivery to D/received.jsonl
-as {"kind": "http"|"smtp", "headers": {...}, "body": "..."}.
+as {"kind": "http"|"smtp", "headers": {...}, "body": "..."}. The HTTP side is an OTLP/HTTP receiver too: a
+protobuf body (gzip-decompressed) is also kept byte-exact as "body_base64", for the telemetry tests to decode;
+an empty 200 answer is an empty Export*ServiceResponse, as the OTLP/HTTP spec has it.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import gzip
 import json
 import os
 import signal
@@ -42,8 +46,18 @@ def main() -> None:
     class Hook(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length).decode("utf-8", "replace")
-            record({"kind": "http", "path": self.path, "headers": dict(self.headers), "body": body})
+            raw = self.rfile.read(length)
+            if self.headers.get("Content-Encoding", "").lower() == "gzip":
+                raw = gzip.decompress(raw)
+            entry = {
+                "kind": "http",
+                "path": self.path,
+                "headers": dict(self.headers),
+                "body": raw.decode("utf-8", "replace"),
+            }
+            if "protobuf" in self.headers.get("Content-Type", ""):
+                entry["body_base64"] = base64.b64encode(raw).decode()
+            record(entry)
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()

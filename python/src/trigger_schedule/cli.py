@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trigger_schedule import __version__
+from trigger_schedule import __version__, telemetry
 from trigger_schedule.errors import EXIT_MEANINGS, ConfigError, ExitCode, TriggerScheduleError
 from trigger_schedule.options import ALL_OPTIONS, DEFAULT_PLAN, ENV_PREFIX, RUN_OPTIONS, TRIGGER_OPTIONS, Option
 
@@ -385,6 +385,7 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     _apply_env(args, ALL_OPTIONS, env)
     # Known before anything is printed, so no later line can carry it.
     REDACTOR.add(env.get(args.token_env or DEFAULT_TOKEN_ENV))
+    telemetry.register_secrets(env)
     debug = bool(args.debug) or env.get("RUNNER_DEBUG") == "1"
     clock = SystemClock()
     context = _run_context(args, env, clock)
@@ -401,6 +402,11 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     )
     runner = PlanRunner(plan, context, clock=clock, console=console, environ=env, options=options)
     runner.prepare()
+    from trigger_schedule.telemetry_setup import configure
+
+    recorder = configure(env, console.warn)
+    previous_recorder = telemetry.install(recorder)
+    plan_span = recorder.start_plan("trigger-schedule plan", telemetry.plan_attributes(context, env))
     previous = _install_signal_handlers(clock)
     console.start_live()
     try:
@@ -409,11 +415,29 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
         console.stop_live()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        telemetry.install(previous_recorder)
+    _end_telemetry(recorder, plan_span, plan, outcome, console)
     _write_outputs(args, env, outcome, context, clock, console)
     console.table([r.public() for r in outcome.results])
     if outcome.interrupted_by:
         console.info(f"interrupted: exit {outcome.exit_code}")
     return outcome.exit_code
+
+
+def _end_telemetry(recorder: Any, plan_span: Any, plan: Any, outcome: Any, console: Any) -> None:
+    """The plan's span and the triggers' metrics, exported within a bound; a failure is only a warning."""
+    if not recorder.enabled:
+        return
+    for result in outcome.results:
+        platform = plan.platforms[result.platform].type if result.platform in plan.platforms else result.platform
+        attributes = {"trigger_schedule.platform": platform, "trigger_schedule.decision": str(result.decision),
+                      "trigger_schedule.status": str(result.status)}  # fmt: skip
+        recorder.trigger_done(attributes, result.duration_s if result.run_id else None)
+    plan_span.set({"trigger_schedule.status": str(outcome.status), "trigger_schedule.exit_code": outcome.exit_code})
+    plan_span.end(failed=f"exit {outcome.exit_code}: {outcome.status}" if outcome.exit_code else None)
+    problem = recorder.shutdown()
+    if problem:
+        console.warn(f"telemetry: {problem}; the runs' outcome stands")
 
 
 def _install_signal_handlers(clock: Any) -> dict[int, Any]:

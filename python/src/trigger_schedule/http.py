@@ -16,7 +16,7 @@ import requests
 import requests.auth
 from requests.adapters import HTTPAdapter
 
-from trigger_schedule import __version__
+from trigger_schedule import __version__, telemetry
 from trigger_schedule.backoff import Backoff, parse_retry_after
 from trigger_schedule.clock import Clock
 from trigger_schedule.errors import AuthError, PlatformError, RejectedError, UnreachableError
@@ -157,6 +157,8 @@ class HttpClient:
         """
         deadline = _effective_deadline(deadline)
         payload, send_headers = _encode(json, data, headers)
+        # Within a trigger request: the W3C trace context, so the scheduler's side can join the trace.
+        send_headers = {**telemetry.outgoing_headers(), **send_headers}
         response: requests.Response | None = None
         error: Exception | None = None
         transient = False
@@ -164,8 +166,8 @@ class HttpClient:
             stop=stop_after_attempt(self.options.max_attempts) | stop_before_deadline(deadline, self.clock),
             wait=wait_retry_after(wait_backoff(self.options.backoff, self._rng)),
             clock=self.clock,
-            before_sleep=lambda state: self._note(
-                f"{what}: {_describe(response, error)}; retry {state.attempt} in {state.next_wait:.1f}s"
+            before_sleep=lambda state: self._before_retry(
+                method, url, f"{what}: {_describe(response, error)}; retry {state.attempt} in {state.next_wait:.1f}s"
             ),
         )
         for state in retrying:
@@ -225,7 +227,9 @@ class HttpClient:
                 else "set ca-bundle (TRIGGER_SCHEDULE_CA_BUNDLE) to your CA's PEM file",
             ) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            telemetry.current().api_call(method, url, None)
             return None, exc
+        telemetry.current().api_call(method, url, response.status_code)
         return response, None
 
     def _gave_up(
@@ -261,6 +265,10 @@ class HttpClient:
             left = max(1.0, deadline - self.clock.monotonic())
             connect, read = min(connect, left), min(read, left)
         return connect, read
+
+    def _before_retry(self, method: str, url: str, text: str) -> None:
+        telemetry.current().api_retry(method, url)
+        self._note(text)
 
     def _note(self, text: str) -> None:
         if self._debug:

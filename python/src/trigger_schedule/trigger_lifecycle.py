@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from trigger_schedule import notify
+from trigger_schedule import notify, telemetry
 from trigger_schedule.clock import Clock
 from trigger_schedule.conditions import evaluate_when
 from trigger_schedule.console import Console
@@ -75,6 +75,7 @@ class TriggerLifecycle:
         self.dry_run = dry_run
         self.force_new = force_new
         self.run: RunRef | None = None
+        self.span: telemetry.Span = telemetry.Span()
 
     def say(self, text: str) -> None:
         self.console.info(f"[{self.trigger.name}] {text}")
@@ -85,6 +86,7 @@ class TriggerLifecycle:
         trigger, result = self.trigger, self.result
         started = self.clock.monotonic()
         deadline = started + trigger.timeout
+        self.span = telemetry.start_trigger_span(trigger)
         try:
             with bounded_by(deadline):
                 yield from self._decide_and_start(started, deadline)
@@ -131,6 +133,7 @@ class TriggerLifecycle:
         ):
             yield from self._compensate()
         self._notify()
+        telemetry.end_trigger_span(self.span, result)
 
     def _decide_and_start(self, started: float, deadline: float) -> Steps:
         trigger, result = self.trigger, self.result
@@ -164,7 +167,9 @@ class TriggerLifecycle:
         yield from self._delay()
         if trigger.gate:
             gate = replace(trigger.gate, url=resolve_url(trigger.gate.url, self.environ, trigger.where + ".gate.url"))
-            self.say(wait_until_healthy(gate, self.clock, lambda text, _: self.say(text)))
+            self.say(
+                self.span.timed("gate", lambda: wait_until_healthy(gate, self.clock, lambda text, _: self.say(text)))
+            )
         if not (yield from self._concurrency(platform, deadline, started, force_new)):
             return
         result.started_at = _iso(self.clock.now())
@@ -285,7 +290,7 @@ class TriggerLifecycle:
         if existing is not None:
             run, adopted = existing, True
         else:
-            outcome = platform.trigger(request, deadline)
+            outcome = self.span.timed("trigger request", lambda: platform.trigger(request, deadline), client=True)
             run, adopted = outcome.run, outcome.adopted
         self.run = run
         result.decision = Decision.ADOPTED if adopted else Decision.TRIGGERED
@@ -296,6 +301,7 @@ class TriggerLifecycle:
         if not trigger.wait:
             result.status = Status.TRIGGERED
             return None
+        waiting = self.span.child("wait", {"trigger_schedule.run.id": run.run_id})
         final = yield from self._wait(
             platform,
             run,
@@ -305,6 +311,7 @@ class TriggerLifecycle:
             trigger.logs,
             on_status=lambda s: setattr(result, "platform_state", s.raw),
         )
+        waiting.end(failed=None if final.state is RunState.SUCCEEDED else f"the run ended {final.raw}")
         result.status = _STATUS_OF_STATE[final.state]
         if final.state is RunState.SUCCEEDED:
             result.exit_code = 0
@@ -367,6 +374,7 @@ class TriggerLifecycle:
         where = self.trigger.where + ".on-failure"
         record: dict[str, Any] = {"job": job, "status": Status.ERROR, "run_id": None, "run_url": None}
         self.result.compensation = record
+        span = self.span.child("compensation", {"trigger_schedule.job": job})
         from trigger_schedule.durations import parse_duration
 
         try:
@@ -381,7 +389,10 @@ class TriggerLifecycle:
                     job=job, params=params, idempotency_key=key, provenance=_provenance(self.context)
                 )
                 existing = platform.find_existing(request, deadline)
-                run = existing or platform.trigger(request, deadline).run
+                run = (
+                    existing
+                    or span.timed("trigger request", lambda: platform.trigger(request, deadline), client=True).run
+                )
                 record.update(
                     run_id=run.run_id, run_url=run.url, decision=Decision.ADOPTED if existing else Decision.TRIGGERED
                 )
@@ -396,6 +407,8 @@ class TriggerLifecycle:
         except TriggerScheduleError as exc:
             record["reason"] = exc.message
             self.console.warn(f"[{self.trigger.name}] compensating job {job}: {exc.message}")
+        finally:
+            telemetry.end_compensation_span(span, record)
         self.say(f"compensating job {job}: {record['status']}")
 
     def _notify(self) -> None:

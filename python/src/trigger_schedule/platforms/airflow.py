@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote
 
 import requests
 
+from trigger_schedule import telemetry
 from trigger_schedule.errors import PlatformError, RejectedError, UnreachableError
 from trigger_schedule.http import json_object, raise_for_response
 from trigger_schedule.platforms.airflow_api import AirflowApi
@@ -128,6 +129,14 @@ class AirflowPlatform(Platform):
                 "default": 0.5,
                 "description": "Seconds between the server-side state checks of the wait stream.",
             },
+            "trace-context-conf": {
+                "type": ["string", "null"],
+                "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                "default": None,
+                "description": "Put the W3C trace context of the trigger request (sent only when tracing is on "
+                "or the CI gave TRACEPARENT) into the DAG run's conf under this key, e.g. traceparent "
+                "(tracestate goes beside it as <key>_state), so the DAG's tasks can join the trace.",
+            },
             "logs-interval": {
                 "type": "number",
                 "minimum": 0,
@@ -192,6 +201,11 @@ class AirflowPlatform(Platform):
 
     def _trigger_body(self, request: TriggerRequest, version: int) -> dict[str, Any]:
         body: dict[str, Any] = {"dag_run_id": self.run_id(request), "conf": dict(request.params)}
+        trace_key, trace = self.opts["trace-context-conf"], telemetry.outgoing_headers()
+        if trace_key and trace.get("traceparent"):
+            body["conf"][trace_key] = trace["traceparent"]
+            if trace.get("tracestate"):
+                body["conf"][f"{trace_key}_state"] = trace["tracestate"]
         start_at = request.start_at.astimezone(timezone.utc).isoformat() if request.start_at else None
         logical_date = self.opts["logical-date"]
         if logical_date == "now":
