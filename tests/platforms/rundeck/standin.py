@@ -34,7 +34,8 @@ Token auth: header `X-Rundeck-Auth-Token`; a bad token gets 403 (as the token fi
 
 Admin (no auth): POST /_admin/jobs {id, name, outcome: succeeded|failed, duration, logs: [..],
 options: [{name, required?, multivalued?}], multiple: bool}; GET /_admin/requests;
-GET /_admin/executions; POST /_admin/reset; POST /_admin/faults {drop_next_run: true} (the next run
+GET /_admin/executions; POST /_admin/history {job, durations: [..]} (finished executions in the past);
+POST /_admin/reset; POST /_admin/faults {drop_next_run: true} (the next run
 is created but its answer is lost: the connection closes unanswered).
 """
 
@@ -426,6 +427,17 @@ class Handler(BaseHTTPRequestHandler):
                 **body,
             }
             STATE.jobs[job["id"]] = job
+            self._send(200, {"ok": True})
+        elif what == "history" and method == "POST":
+            # Finished executions of a job in the past, one per duration: the history a long-lived server has.
+            job, now = STATE.jobs[body["job"]], time.time()
+            for index, duration in enumerate(body["durations"]):
+                start = now - 3600 * (len(body["durations"]) - index) - float(duration)
+                past = {**job, "duration": float(duration)}
+                execution = {"id": STATE.next_id, "job": past, "options": {}, "argstring": "", "start": start,
+                             "aborted_at": None, "type": "user", "loglevel": None}  # fmt: skip
+                STATE.executions[STATE.next_id] = execution
+                STATE.next_id += 1
             self._send(200, {"ok": True})
         elif what == "faults":
             STATE.drop_next_run = bool(body.get("drop_next_run"))
