@@ -115,8 +115,10 @@ class PlanRunner:
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trigger") as pool:
                 self._schedule(triggers, results, _Driver(pool, waiter))
-        finally:
-            waiter.close()
+        except BaseException:
+            waiter.close(abandon=True)  # a lifecycle broke past its own handling: the plan ends with it
+            raise
+        waiter.close()
         outcome.interrupted_by = self.clock.cancellation.signum
         outcome.exit_code = self._exit_code(outcome)
         return outcome

@@ -107,8 +107,12 @@ class PlanWaiter:
             self._streamers.submit(self._stream, entry)
         self._wake.set()
 
-    def close(self) -> None:
-        """Stop once nothing is waited for; the caller has resumed every lifecycle by then."""
+    def close(self, abandon: bool = False) -> None:
+        """Stop once nothing is waited for (every lifecycle has ended by then); `abandon`: at once, leaving
+        what is still waited for (the plan itself failed)."""
+        if abandon:
+            with self._lock:
+                self._entries.clear()
         self._closed = True
         self._wake.set()
         self._thread.join()
