@@ -11,7 +11,7 @@ import pytest
 from cli_runner import github_env, run_cli
 from servers import jwt_rs256
 from servers.harness import GenericScheduler
-from servers.oidc_parts import REQUEST_TOKEN, CiIssuer, ci_issuer
+from servers.oidc_parts import EXCHANGE_AUDIENCE, EXCHANGE_CLIENT, EXCHANGE_FROM, REQUEST_TOKEN, CiIssuer, ci_issuer
 
 FAST = ("--poll-interval", "100ms", "--poll-max-interval", "300ms")
 AUDIENCE = "sched.acme.example"
@@ -156,7 +156,110 @@ def test_no_token_in_any_output_with_debug(oidc_server: GenericScheduler, issuer
     }
     channels.update({name: (tmp_path / name).read_text() for name in ("r.json", "j.xml", "a.jsonl", "d.env")})
     assert "-> POST" in result.stderr  # --debug did log the requests
-    for secret in (token, REQUEST_TOKEN, token.split(".")[2]):
+    for secret in (token.split(".")[0], REQUEST_TOKEN, token.split(".")[2]):
         leaked = [name for name, text in channels.items() if secret in text]
         assert leaked == [], f"a token is in {leaked}"
     json.loads(channels["r.json"])
+
+
+# -- oidc-exchange ---------------------------------------------------------------------------------
+# The token endpoint is ci_issuer.py's RFC 8693 stand-in (Dex could not run here: docs/oidc.md says why).
+
+
+@pytest.fixture
+def exchange_server(generic_server: GenericScheduler, issuer: CiIssuer) -> GenericScheduler:
+    """Accepts only exchanged access tokens: the CI's own ID tokens are for another audience."""
+    generic_server.configure(oidc={"issuers": [issuer.url], "audience": EXCHANGE_AUDIENCE})
+    return generic_server
+
+
+def exchange_args(server: GenericScheduler, issuer: CiIssuer, job: str, **settings: str) -> list[str]:
+    exchange = {
+        "token-url": f"{issuer.url}/token",
+        "client-id-env": "EX_ID",
+        "client-secret-env": "EX_SECRET",
+        **settings,
+    }
+    return [
+        *oidc_args(server, job, "--oidc-audience", EXCHANGE_FROM),
+        "--auth-type",
+        "oidc-exchange",
+        "--oidc-exchange",
+        json.dumps(exchange),
+    ]
+
+
+def exchange_env(issuer: CiIssuer, secret: str = EXCHANGE_CLIENT[1], **extra: str) -> dict[str, str]:
+    return no_token(**github_env(), **issuer.github_env(), EX_ID=EXCHANGE_CLIENT[0], EX_SECRET=secret, **extra)
+
+
+def test_exchanged_token_is_the_bearer(exchange_server: GenericScheduler, issuer: CiIssuer, tmp_path: Path) -> None:
+    args = exchange_args(exchange_server, issuer, "data-sync-after-deployment", audience=EXCHANGE_AUDIENCE)
+    result = run_cli(*args, env=exchange_env(issuer), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert issuer.exchanges() == 1  # one exchange for the whole run (the token lives 300 s)
+    assert {c.get("aud") for c in bearer_claims(exchange_server)} == {EXCHANGE_AUDIENCE}
+
+
+def test_the_id_token_alone_is_not_accepted(
+    exchange_server: GenericScheduler, issuer: CiIssuer, tmp_path: Path
+) -> None:
+    args = oidc_args(exchange_server, "data-sync-after-deployment", "--oidc-audience", EXCHANGE_FROM)
+    result = run_cli(*args, env=exchange_env(issuer), cwd=tmp_path)
+    assert result.returncode == 3
+    assert exchange_server.requests("trigger") == []
+
+
+def test_exchange_refused_says_the_oauth_error(
+    exchange_server: GenericScheduler, issuer: CiIssuer, tmp_path: Path
+) -> None:
+    args = exchange_args(exchange_server, issuer, "data-sync-after-deployment")
+    result = run_cli(*args, env=exchange_env(issuer, secret="wrong-secret-1234"), cwd=tmp_path)
+    said = result.stdout + result.stderr
+    assert result.returncode == 3, said
+    assert "invalid_client" in said and "unknown client or wrong secret" in said and "client-secret-env" in said
+    assert exchange_server.requests() == []  # refused before any trigger request
+
+
+def test_exchange_for_a_refused_audience(exchange_server: GenericScheduler, issuer: CiIssuer, tmp_path: Path) -> None:
+    args = exchange_args(exchange_server, issuer, "x", audience="payments-api")
+    result = run_cli(*args, env=exchange_env(issuer), cwd=tmp_path)
+    assert result.returncode == 3
+    assert "invalid_target" in result.stdout + result.stderr
+    assert exchange_server.requests() == []
+
+
+def test_exchanged_tokens_are_renewed_on_a_long_wait(
+    exchange_server: GenericScheduler, issuer: CiIssuer, tmp_path: Path
+) -> None:
+    issuer.set_lifetime(300, exchange=4)  # access tokens live 4 s; the job runs 9 s
+    exchange_server.define_job("slow-sync", "success", 9)
+    result = run_cli(*exchange_args(exchange_server, issuer, "slow-sync"), env=exchange_env(issuer), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert issuer.exchanges() >= 3
+    assert len({c["jti"] for c in bearer_claims(exchange_server)}) >= 3
+    assert exchange_server.oidc_rejections() == []
+
+
+def test_exchange_canary_with_debug(exchange_server: GenericScheduler, issuer: CiIssuer, tmp_path: Path) -> None:
+    outputs, summary = tmp_path / "out.txt", tmp_path / "summary.md"
+    env = exchange_env(issuer, GITHUB_OUTPUT=str(outputs), GITHUB_STEP_SUMMARY=str(summary))
+    args = [*exchange_args(exchange_server, issuer, "data-sync-after-deployment"), "--debug", "--result-file", "r.json"]
+    result = run_cli(*args, "--junit-file", "j.xml", "--audit-file", "a.jsonl", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (sent,) = exchange_server.requests("trigger")
+    access = {k.lower(): v for k, v in sent["headers"].items()}["authorization"].removeprefix("Bearer ")
+    stdout = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("::add-mask::"))
+    channels = {
+        "stdout": stdout,
+        "stderr": result.stderr,
+        "outputs": outputs.read_text(),
+        "summary": summary.read_text(),
+    }
+    channels.update({name: (tmp_path / name).read_text() for name in ("r.json", "j.xml", "a.jsonl")})
+    # Every JWT the issuer signs starts with the same header: neither the ID token nor the access token shows.
+    jwt_start = access.split(".")[0]
+    assert "-> POST" in result.stderr
+    for secret in (jwt_start, access.split(".")[2], REQUEST_TOKEN, EXCHANGE_CLIENT[1]):
+        leaked = [name for name, text in channels.items() if secret in text]
+        assert leaked == [], f"a token is in {leaked}"

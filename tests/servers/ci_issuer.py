@@ -4,7 +4,11 @@ It serves OpenID Connect discovery (`/.well-known/openid-configuration`, OpenID 
 and its JWKS, and GitHub's ID-token request endpoint as @actions/core getIDToken calls it (actions/toolkit
 packages/core/src/oidc-utils.ts): `GET <ACTIONS_ID_TOKEN_REQUEST_URL>&audience=<aud>` with
 `Authorization: Bearer <ACTIONS_ID_TOKEN_REQUEST_TOKEN>`, answered `{"value": "<jwt>"}` (or `{"message": ...}` on
-an error). Tokens are RS256 JWTs. `/_admin/mint` (no auth) hands tests a token for a variable (GitLab's
+an error). Tokens are RS256 JWTs. `POST /token` is an RFC 8693 token-exchange endpoint, the stand-in for an identity
+provider where Dex cannot run (see docs/oidc.md): the request as in RFC 8693 section 2.1 (form fields grant_type,
+subject_token, subject_token_type, audience, scope), client authentication by HTTP Basic (RFC 6749 section 2.3.1),
+the answer as in section 2.2.1 (access_token, issued_token_type, token_type, expires_in) and errors as in 2.2.2
+(RFC 6749 section 5.2: invalid_request, invalid_client, invalid_grant, unsupported_grant_type, invalid_target). `/_admin/mint` (no auth) hands tests a token for a variable (GitLab's
 `id_tokens:`, Jenkins' OpenID Connect credential), `/_admin/config` sets the token lifetime.
 Standard library only:
 
@@ -14,6 +18,7 @@ Standard library only:
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -22,12 +27,16 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jwt_rs256
 
 ID_TOKEN_PATH = "/_apis/distributedtask/hubs/Actions/plans/p1/jobs/j1/idtoken"
+EXCHANGE_CLIENT = ("trigger-schedule", "exchange-secret-9c2f")
+EXCHANGE_AUDIENCE = "scheduler-api"  # the audience of the access tokens it issues
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+SUBJECT_TYPES = ("urn:ietf:params:oauth:token-type:id_token", "urn:ietf:params:oauth:token-type:jwt")
 
 
 class Issuer:
@@ -35,15 +44,20 @@ class Issuer:
         self.key = jwt_rs256.RsaKey.generate("ci-key-1")
         self.request_token = request_token
         self.lifetime = 300.0
+        self.exchange_lifetime = 300.0
+        self.exchanges = 0
+        self.exchange_from = "token-exchange"  # the ID-token audience the exchange accepts
         self.base_url = ""
         self.issued: list[str] = []  # audiences of the tokens handed out, for tests to read
         self.lock = threading.Lock()
 
-    def mint(self, audience: str, lifetime: float | None = None) -> str:
+    def mint(
+        self, audience: str, lifetime: float | None = None, sub: str = "repo:acme/shop:ref:refs/heads/main"
+    ) -> str:
         now = time.time()
         claims = {
             "iss": self.base_url,
-            "sub": "repo:acme/shop:ref:refs/heads/main",
+            "sub": sub,
             "aud": audience,
             "iat": int(now),
             "nbf": int(now) - 1,
@@ -92,16 +106,20 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, {"value": issuer.mint(query.get("audience", "sched"), lifetime)})
         elif url.path == "/_admin/issued":
             with issuer.lock:
-                self.send_json(200, {"audiences": list(issuer.issued)})
+                self.send_json(200, {"audiences": list(issuer.issued), "exchanges": issuer.exchanges})
         else:
             self.send_json(404, {"message": f"no such path {url.path}"})
 
     def do_POST(self) -> None:
         issuer = self.server.issuer
         length = int(self.headers.get("Content-Length") or 0)
-        payload = json.loads(self.rfile.read(length) or b"{}")
-        if urlsplit(self.path).path == "/_admin/config":
+        raw = self.rfile.read(length)
+        if urlsplit(self.path).path == "/token":
+            self.exchange(issuer, {k: v[-1] for k, v in parse_qs(raw.decode()).items()})
+        elif urlsplit(self.path).path == "/_admin/config":
+            payload = json.loads(raw or b"{}")
             issuer.lifetime = float(payload.get("lifetime", issuer.lifetime))
+            issuer.exchange_lifetime = float(payload.get("exchange_lifetime", issuer.exchange_lifetime))
             self.send_json(200, {"lifetime": issuer.lifetime})
         else:
             self.send_json(404, {"message": "no such path"})
@@ -114,6 +132,51 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(400, {"message": "api-version=2.0 is required"})
         else:
             self.send_json(200, {"value": issuer.mint(query.get("audience", "https://github.com/acme"))})
+
+    def exchange(self, issuer: Issuer, form: dict[str, str]) -> None:
+        if self.client() != EXCHANGE_CLIENT:
+            self.send_json(401, {"error": "invalid_client", "error_description": "unknown client or wrong secret"})
+            return
+        problem = _exchange_problem(issuer, form)
+        if problem:
+            self.send_json(400, {"error": problem[0], "error_description": problem[1]})
+            return
+        with issuer.lock:
+            issuer.exchanges += 1
+        subject = jwt_rs256.unverified_claims(form["subject_token"])
+        token = issuer.mint(form.get("audience") or EXCHANGE_AUDIENCE, issuer.exchange_lifetime, sub=subject["sub"])
+        self.send_json(200, {
+            "access_token": token,
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "token_type": "Bearer",
+            "expires_in": int(issuer.exchange_lifetime),
+        })  # fmt: skip
+
+    def client(self) -> tuple[str, str] | None:
+        scheme, _, encoded = self.headers.get("Authorization", "").partition(" ")
+        if scheme != "Basic":
+            return None
+        user, _, password = base64.b64decode(encoded).decode().partition(":")
+        return unquote(user), unquote(password)
+
+
+def _exchange_problem(issuer: Issuer, form: dict[str, str]) -> tuple[str, str] | None:
+    if form.get("grant_type") != TOKEN_EXCHANGE:
+        return "unsupported_grant_type", "only token exchange is supported"
+    if form.get("subject_token_type") not in SUBJECT_TYPES or not form.get("subject_token"):
+        return "invalid_request", "subject_token and an id_token or jwt subject_token_type are required"
+    if form.get("audience") not in (None, EXCHANGE_AUDIENCE):
+        return "invalid_target", f"audience {form.get('audience')} is not served here"
+    try:
+        jwt_rs256.verify(
+            form["subject_token"],
+            {"keys": [issuer.key.jwk()]},
+            issuers=[issuer.base_url],
+            audience=issuer.exchange_from,
+        )
+    except jwt_rs256.InvalidToken as exc:
+        return "invalid_grant", f"subject token refused: {exc}"
+    return None
 
 
 def discovery(base_url: str) -> dict[str, Any]:

@@ -16,6 +16,9 @@ from servers.processes import serving
 ISSUER_SCRIPT = Path(__file__).with_name("ci_issuer.py")
 REQUEST_TOKEN = "gh-request-tok-5d1e-CANARY-REQ"
 ID_TOKEN_PATH = "/_apis/distributedtask/hubs/Actions/plans/p1/jobs/j1/idtoken"
+EXCHANGE_CLIENT = ("trigger-schedule", "exchange-secret-9c2f")
+EXCHANGE_FROM = "token-exchange"  # the ID-token audience its token endpoint accepts
+EXCHANGE_AUDIENCE = "scheduler-api"  # the audience of the access tokens it issues
 
 
 @dataclass
@@ -39,10 +42,12 @@ class CiIssuer:
         audiences: list[str] = self._get("/_admin/issued")["audiences"]
         return audiences
 
-    def set_lifetime(self, seconds: float) -> None:
-        request = urllib.request.Request(
-            f"{self.url}/_admin/config", data=json.dumps({"lifetime": seconds}).encode(), method="POST"
-        )
+    def exchanges(self) -> int:
+        return int(self._get("/_admin/issued")["exchanges"])
+
+    def set_lifetime(self, seconds: float, exchange: float = 300) -> None:
+        payload = {"lifetime": seconds, "exchange_lifetime": exchange}
+        request = urllib.request.Request(f"{self.url}/_admin/config", data=json.dumps(payload).encode(), method="POST")
         urllib.request.urlopen(request, timeout=5).close()
 
     def _get(self, path: str) -> Any:
