@@ -8,7 +8,8 @@ an error). Tokens are RS256 JWTs. `POST /token` is an RFC 8693 token-exchange en
 provider where Dex cannot run (see docs/oidc.md): the request as in RFC 8693 section 2.1 (form fields grant_type,
 subject_token, subject_token_type, audience, scope), client authentication by HTTP Basic (RFC 6749 section 2.3.1),
 the answer as in section 2.2.1 (access_token, issued_token_type, token_type, expires_in) and errors as in 2.2.2
-(RFC 6749 section 5.2: invalid_request, invalid_client, invalid_grant, unsupported_grant_type, invalid_target). `/_admin/mint` (no auth) hands tests a token for a variable (GitLab's
+(RFC 6749 section 5.2: invalid_request, invalid_client, invalid_grant, unsupported_grant_type, invalid_target).
+`/_admin/mint` (no auth) hands tests a token for a variable (GitLab's
 `id_tokens:`, Jenkins' OpenID Connect credential), `/_admin/config` sets the token lifetime.
 Standard library only:
 
