@@ -163,7 +163,7 @@ def test_no_token_in_any_output_with_debug(oidc_server: GenericScheduler, issuer
 
 
 # -- oidc-exchange ---------------------------------------------------------------------------------
-# The token endpoint is ci_issuer.py's RFC 8693 stand-in (Dex could not run here: docs/oidc.md says why).
+# Against ci_issuer.py's RFC 8693 endpoint, which needs no build; the same exchange through Dex: test_oidc_dex.py.
 
 
 @pytest.fixture
