@@ -5,7 +5,8 @@ and its JWKS, and GitHub's ID-token request endpoint as @actions/core getIDToken
 packages/core/src/oidc-utils.ts): `GET <ACTIONS_ID_TOKEN_REQUEST_URL>&audience=<aud>` with
 `Authorization: Bearer <ACTIONS_ID_TOKEN_REQUEST_TOKEN>`, answered `{"value": "<jwt>"}` (or `{"message": ...}` on
 an error). Tokens are RS256 JWTs. `POST /token` is an RFC 8693 token-exchange endpoint, a small identity
-provider for the tests that need no Dex build (test_oidc_dex.py runs the same exchange through Dex): the request as in RFC 8693 section 2.1 (form fields grant_type,
+provider for the tests that need no Dex build (test_oidc_dex.py runs the same exchange through Dex):
+the request as in RFC 8693 section 2.1 (form fields grant_type,
 subject_token, subject_token_type, audience, scope), client authentication by HTTP Basic (RFC 6749 section 2.3.1),
 the answer as in section 2.2.1 (access_token, issued_token_type, token_type, expires_in) and errors as in 2.2.2
 (RFC 6749 section 5.2: invalid_request, invalid_client, invalid_grant, unsupported_grant_type, invalid_target).
