@@ -4,29 +4,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_runner import github_env, run_cli
 from servers import jwt_rs256
 from servers.harness import GenericScheduler
-from servers.oidc_parts import EXCHANGE_AUDIENCE, EXCHANGE_CLIENT, EXCHANGE_FROM, REQUEST_TOKEN, CiIssuer, ci_issuer
+from servers.oidc_parts import EXCHANGE_AUDIENCE, EXCHANGE_CLIENT, EXCHANGE_FROM, REQUEST_TOKEN, CiIssuer
 
 FAST = ("--poll-interval", "100ms", "--poll-max-interval", "300ms")
 AUDIENCE = "sched.acme.example"
-
-
-@pytest.fixture(scope="session")
-def issuer_session() -> Iterator[CiIssuer]:
-    with ci_issuer() as issuer:
-        yield issuer
-
-
-@pytest.fixture
-def issuer(issuer_session: CiIssuer) -> Iterator[CiIssuer]:
-    issuer_session.set_lifetime(300)
-    yield issuer_session
 
 
 @pytest.fixture

@@ -19,6 +19,10 @@ def call(Map config = [:]) {
     withEnv(cliEnv) {
         List bindings = settings.credentialsId ? [string(credentialsId: settings.credentialsId as String,
             variable: (settings.tokenEnv ?: 'TRIGGER_SCHEDULE_TOKEN') as String)] : []
+        if (settings.oidcCredentialsId) { // an OpenID Connect Provider ID-token credential, read by auth type oidc
+            bindings << string(credentialsId: settings.oidcCredentialsId as String,
+                variable: (settings.idTokenEnv ?: 'TRIGGER_SCHEDULE_ID_TOKEN') as String)
+        }
         withCredentials(bindings) {
             exitCode = runCli()
         }

@@ -271,7 +271,7 @@ def trigger_defaults() -> dict[str, Any]:
 # -- the Jenkins step's keys ------------------------------------------------------------------------
 
 # Keys of the step itself, not of the CLI (jenkins-shared-lib/vars/triggerSchedule.txt).
-JENKINS_STEP_KEYS = ("credentialsId", "installSpec", "cliPath", "python", "confirm")
+JENKINS_STEP_KEYS = ("credentialsId", "oidcCredentialsId", "installSpec", "cliPath", "python", "confirm")
 JENKINS_KEYS_ENV = ENV_PREFIX + "JENKINS_KEYS"
 
 
