@@ -71,7 +71,7 @@ def test_jenkins_step_binds_the_oidc_credential(
         scenario = ran[name]
         assert "error" not in scenario, (name, scenario.get("error"), scenario["log"][-3000:])
         assert scenario["returned"]["status"] == "succeeded"
-        [binding] = [c for c in scenario["calls"] if c["step"] == "withCredentials"][0]["bindings"]
+        [binding] = next(c for c in scenario["calls"] if c["step"] == "withCredentials")["bindings"]
         assert binding == {"type": "string", "credentialsId": OIDC_CREDENTIAL, "variable": "TRIGGER_SCHEDULE_ID_TOKEN"}
     assert len(generic_server.requests("trigger")) == 2
     assert generic_server.oidc_rejections() == []
