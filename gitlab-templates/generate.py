@@ -230,7 +230,9 @@ spec:
 
 "$[[ inputs.job-name ]]":
   stage: $[[ inputs.stage ]]
-  extends: [.trigger-schedule-when-$[[ inputs.manual ]], .trigger-schedule-oidc-$[[ inputs.oidc-id-token ]]]
+  extends:
+    - .trigger-schedule-when-$[[ inputs.manual ]]
+    - .trigger-schedule-oidc-$[[ inputs.oidc-id-token ]]
   image: $[[ inputs.image ]]
   retry: $[[ inputs.retry ]]
   variables:
