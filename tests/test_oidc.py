@@ -250,3 +250,12 @@ def test_exchange_canary_with_debug(exchange_server: GenericScheduler, issuer: C
     for secret in (jwt_start, access.split(".")[2], REQUEST_TOKEN, EXCHANGE_CLIENT[1]):
         leaked = [name for name, text in channels.items() if secret in text]
         assert leaked == [], f"a token is in {leaked}"
+
+
+def test_a_dry_run_asks_no_one_for_a_token(oidc_server: GenericScheduler, issuer: CiIssuer, tmp_path: Path) -> None:
+    before = len(issuer.issued())
+    env = no_token(**github_env(), **issuer.github_env())
+    args = oidc_args(oidc_server, "data-sync-after-deployment", "--oidc-audience", AUDIENCE, "--dry-run")
+    result = run_cli(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(issuer.issued()) == before and oidc_server.requests() == []

@@ -107,12 +107,12 @@ class IdTokens:
     """The CI's ID token: GitHub's request endpoint (fetched again when it nears its end), else a variable."""
 
     def __init__(self, what: str, auth: Mapping[str, Any], environ: Mapping[str, str], http: HttpClient) -> None:
-        self.what, self.environ, self.http = what, environ, http
+        self.what, self.auth, self.environ, self.http = what, auth, environ, http
         self.audience: str | None = auth.get("audience")
         self.env_name = id_token_env(auth, environ)
 
     def fetch(self) -> Token:
-        problem = missing_id_token(self.what, {"id-token-env": self.env_name} if self.env_name else {}, self.environ)
+        problem = missing_id_token(self.what, self.auth, self.environ)
         if problem:
             raise problem
         if self.env_name is not None:

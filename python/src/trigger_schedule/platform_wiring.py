@@ -21,10 +21,12 @@ def build_platform(
     console: Console,
     environ: Mapping[str, str],
     default_token_env: str | None = None,
+    dry_run: bool = False,
 ) -> Platform:
-    """A platform with its credentials read from env vars or files (never from the plan)."""
+    """A platform with its credentials read from env vars or files (never from the plan); a dry run asks no CI or
+    identity provider for a token."""
     http = http_client(spec, clock, console)
-    credential = oidc_credential(spec, clock, console, environ)
+    credential = None if dry_run else oidc_credential(spec, clock, console, environ)
     config = platform_config(spec, console, environ, default_token_env, credential)
     if credential is not None:
         http.session.auth = credential  # each request gets the current token, renewed before it expires
@@ -63,14 +65,16 @@ def platform_config(
     auth = dict(spec.auth)
     auth_type = auth.get("type", "bearer")
     header = auth.get("header", "Authorization")
-    if credential is not None:
-        # Plug-ins send it as they send a bearer token, or raw in a named header; the session renews it.
+    oidc_auth = auth_type in OIDC_TYPES
+    if oidc_auth:
+        # Plug-ins send it as they send a bearer token, or raw in a named header; the session renews it. A dry run
+        # has none (it asks no one for a token).
         auth_type = "bearer" if header.lower() == "authorization" else "header"
     what = f"platform {spec.name}"
     token = username = password = None
     token_env, username_env, password_env = credential_envs(auth, default_token_env)
-    if credential is not None:
-        token = credential.initial
+    if oidc_auth:
+        token = credential.initial if credential is not None else None
     elif auth_type in ("bearer", "header"):
         token = read_secret(env_name=token_env, file_path=auth.get("token-file"), environ=environ, what=what)
     elif auth_type == "basic":
