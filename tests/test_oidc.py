@@ -125,15 +125,18 @@ def test_the_server_refuses_an_expired_token(oidc_server: GenericScheduler, issu
     assert oidc_server.oidc_rejections() == ["token expired"]
 
 
-def test_no_token_in_any_output_with_debug(oidc_server: GenericScheduler, issuer: CiIssuer, tmp_path: Path) -> None:
+REPORTS = ["--result-file", "r.json", "--junit-file", "j.xml", "--audit-file", "a.jsonl", "--dotenv-file", "d.env"]
+
+
+def run_canary(server: GenericScheduler, args: list[str], env: dict[str, str], tmp_path: Path) -> str:
+    """Runs with --debug and every report; fails if a secret of the run shows in any channel. The bearer sent."""
     outputs, summary = tmp_path / "out.txt", tmp_path / "summary.md"
-    env = no_token(**github_env(GITHUB_OUTPUT=str(outputs), GITHUB_STEP_SUMMARY=str(summary)), **issuer.github_env())
-    reports = ["--result-file", "r.json", "--junit-file", "j.xml", "--audit-file", "a.jsonl", "--dotenv-file", "d.env"]
-    args = oidc_args(oidc_server, "data-sync-after-deployment", "--oidc-audience", AUDIENCE, "--debug", *reports)
-    result = run_cli(*args, env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    (sent,) = oidc_server.requests("trigger")
-    token = {k.lower(): v for k, v in sent["headers"].items()}["authorization"].removeprefix("Bearer ")
+    env = {**env, "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)}
+    result = run_cli(*args, "--debug", *REPORTS, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (sent,) = server.requests("trigger")
+    bearer = {k.lower(): v for k, v in sent["headers"].items()}["authorization"].removeprefix("Bearer ")
+    # `::add-mask::` lines are the runner's; it never shows them.
     stdout = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("::add-mask::"))
     channels = {
         "stdout": stdout,
@@ -143,10 +146,18 @@ def test_no_token_in_any_output_with_debug(oidc_server: GenericScheduler, issuer
     }
     channels.update({name: (tmp_path / name).read_text() for name in ("r.json", "j.xml", "a.jsonl", "d.env")})
     assert "-> POST" in result.stderr  # --debug did log the requests
-    for secret in (token.split(".")[0], REQUEST_TOKEN, token.split(".")[2]):
+    # Every JWT the issuer signs starts with the same header: this finds the ID token and the access token alike.
+    for secret in (bearer.split(".")[0], bearer.split(".")[2], REQUEST_TOKEN, EXCHANGE_CLIENT[1]):
         leaked = [name for name, text in channels.items() if secret in text]
         assert leaked == [], f"a token is in {leaked}"
     json.loads(channels["r.json"])
+    return bearer
+
+
+def test_no_token_in_any_output_with_debug(oidc_server: GenericScheduler, issuer: CiIssuer, tmp_path: Path) -> None:
+    env = no_token(**github_env(), **issuer.github_env())
+    args = oidc_args(oidc_server, "data-sync-after-deployment", "--oidc-audience", AUDIENCE)
+    assert jwt_rs256.unverified_claims(run_canary(oidc_server, args, env, tmp_path))["aud"] == AUDIENCE
 
 
 # -- oidc-exchange ---------------------------------------------------------------------------------
@@ -229,27 +240,9 @@ def test_exchanged_tokens_are_renewed_on_a_long_wait(
 
 
 def test_exchange_canary_with_debug(exchange_server: GenericScheduler, issuer: CiIssuer, tmp_path: Path) -> None:
-    outputs, summary = tmp_path / "out.txt", tmp_path / "summary.md"
-    env = exchange_env(issuer, GITHUB_OUTPUT=str(outputs), GITHUB_STEP_SUMMARY=str(summary))
-    args = [*exchange_args(exchange_server, issuer, "data-sync-after-deployment"), "--debug", "--result-file", "r.json"]
-    result = run_cli(*args, "--junit-file", "j.xml", "--audit-file", "a.jsonl", env=env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    (sent,) = exchange_server.requests("trigger")
-    access = {k.lower(): v for k, v in sent["headers"].items()}["authorization"].removeprefix("Bearer ")
-    stdout = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("::add-mask::"))
-    channels = {
-        "stdout": stdout,
-        "stderr": result.stderr,
-        "outputs": outputs.read_text(),
-        "summary": summary.read_text(),
-    }
-    channels.update({name: (tmp_path / name).read_text() for name in ("r.json", "j.xml", "a.jsonl")})
-    # Every JWT the issuer signs starts with the same header: neither the ID token nor the access token shows.
-    jwt_start = access.split(".")[0]
-    assert "-> POST" in result.stderr
-    for secret in (jwt_start, access.split(".")[2], REQUEST_TOKEN, EXCHANGE_CLIENT[1]):
-        leaked = [name for name, text in channels.items() if secret in text]
-        assert leaked == [], f"a token is in {leaked}"
+    args = exchange_args(exchange_server, issuer, "data-sync-after-deployment")
+    bearer = run_canary(exchange_server, args, exchange_env(issuer), tmp_path)
+    assert jwt_rs256.unverified_claims(bearer)["aud"] == EXCHANGE_AUDIENCE
 
 
 def test_a_dry_run_asks_no_one_for_a_token(oidc_server: GenericScheduler, issuer: CiIssuer, tmp_path: Path) -> None:

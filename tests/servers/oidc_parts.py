@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from servers.processes import serving
+from servers.processes import serving, stop
 
 ISSUER_SCRIPT = Path(__file__).with_name("ci_issuer.py")
 REQUEST_TOKEN = "gh-request-tok-5d1e-CANARY-REQ"
@@ -106,7 +106,6 @@ connectors:
 @contextmanager
 def dex(ci_issuer_url: str, access_lifetime: str = "4s") -> Iterator[Dex]:
     """Dex on 127.0.0.1 (after the CI issuer is up: its connector reads the issuer's discovery at start)."""
-    import signal
     import socket
     import subprocess
     import time
@@ -135,10 +134,5 @@ def dex(ci_issuer_url: str, access_lifetime: str = "4s") -> Iterator[Dex]:
                 raise RuntimeError("dex did not answer within 20 s")
             yield Dex(url)
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            stop(process)
             log.close()
