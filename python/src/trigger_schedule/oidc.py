@@ -34,9 +34,10 @@ _REFRESH_SHARE = 0.25
 _REFRESH_MAX_MARGIN = 60.0
 
 _HOW_TO_GET = (
-    "GitHub Actions: give the job `permissions: id-token: write`; GitLab CI: declare the token with the `id_tokens:` "
-    "keyword (the component's `oidc-id-token: true` input), or name your variable in auth.id-token-env; Jenkins: bind the "
-    "OpenID Connect Provider credential with withCredentials (the step's `oidcCredentialsId`)"
+    "GitHub Actions: give the job `permissions: id-token: write`; GitLab CI: declare the token with the "
+    "`id_tokens:` keyword (the component's `oidc-id-token: true` input), or name your variable in "
+    "auth.id-token-env; Jenkins: bind the OpenID Connect Provider credential with withCredentials (the step's "
+    "`oidcCredentialsId`)"
 )
 
 
