@@ -56,6 +56,12 @@ GITLAB_INPUTS: dict[str, dict[str, Any]] = {
         "default": False,
         "description": "Make the job manual (`when: manual`): someone confirms the trigger in the pipeline.",
     },
+    "oidc-id-token": {
+        "type": "boolean",
+        "default": False,
+        "description": "Declare the job's OIDC ID token (`id_tokens:` TRIGGER_SCHEDULE_ID_TOKEN, for the audience in "
+        "oidc-audience), for auth type oidc or oidc-exchange; see docs/oidc.md.",
+    },
     "image": {
         "default": IMAGE,
         "description": "Image with Python 3.11+ and its venv module (shell runners ignore it).",
@@ -214,10 +220,19 @@ spec:
   when: on_success
 .trigger-schedule-when-true:
   when: manual
+# `oidc-id-token` picks one of these: GitLab puts the token in TRIGGER_SCHEDULE_ID_TOKEN, where the CLI reads it.
+.trigger-schedule-oidc-false:
+  variables: {{}}
+.trigger-schedule-oidc-true:
+  id_tokens:
+    TRIGGER_SCHEDULE_ID_TOKEN:
+      aud: "$[[ inputs.oidc-audience ]]"
 
 "$[[ inputs.job-name ]]":
   stage: $[[ inputs.stage ]]
-  extends: .trigger-schedule-when-$[[ inputs.manual ]]
+  extends:
+    - .trigger-schedule-when-$[[ inputs.manual ]]
+    - .trigger-schedule-oidc-$[[ inputs.oidc-id-token ]]
   image: $[[ inputs.image ]]
   retry: $[[ inputs.retry ]]
   variables:

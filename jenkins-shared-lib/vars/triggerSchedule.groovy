@@ -17,8 +17,9 @@ def call(Map config = [:]) {
     cliEnv << 'TRIGGER_SCHEDULE_CLI_PATH=' + (settings.cliPath ?: install(settings, tmp))
     Integer exitCode = null
     withEnv(cliEnv) {
-        List bindings = settings.credentialsId ? [string(credentialsId: settings.credentialsId as String,
-            variable: (settings.tokenEnv ?: 'TRIGGER_SCHEDULE_TOKEN') as String)] : []
+        List bindings = [[settings.credentialsId, settings.tokenEnv ?: 'TRIGGER_SCHEDULE_TOKEN'], // and an OIDC ID token
+            [settings.oidcCredentialsId, settings.idTokenEnv ?: 'TRIGGER_SCHEDULE_ID_TOKEN']].findAll { it[0] }
+            .collect { string(credentialsId: it[0] as String, variable: it[1] as String) }
         withCredentials(bindings) {
             exitCode = runCli()
         }

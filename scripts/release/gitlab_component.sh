@@ -6,7 +6,7 @@
 #   dist/<wheel>                    the core's wheel (the one jenkins-shared-lib carries), which the project's
 #                                   pipeline uploads to its own package registry, where the templates install from
 #   .gitlab-ci.yml                  that pipeline: the component tested against itself, then published and released
-#   test/generic_scheduler.py       the test scheduler the self-test triggers
+#   test/generic_scheduler.py       the test scheduler the self-test triggers (and jwt_rs256.py, which it imports)
 #   README.md, LICENSE
 # Usage: gitlab_component.sh DEST GROUP/PROJECT   (the component project's path, which the templates name)
 # The root .gitlab-ci.yml runs it on a version tag; the consumer tests run it on a tagged copy.
@@ -23,7 +23,7 @@ cp jenkins-shared-lib/resources/trigger-schedule/trigger_schedule-*-py3-none-any
 wheel=$(basename "$(ls jenkins-shared-lib/resources/trigger-schedule/trigger_schedule-*-py3-none-any.whl)")
 sed "s/@CORE_WHEEL@/$wheel/g" gitlab-templates/component-project.gitlab-ci.yml >"$dest/.gitlab-ci.yml"
 cp gitlab-templates/upload_wheel.py "$dest/dist/upload_wheel.py"
-cp tests/servers/generic_scheduler.py "$dest/test/generic_scheduler.py"
+cp tests/servers/generic_scheduler.py tests/servers/jwt_rs256.py "$dest/test/"
 cp gitlab-templates/README.md "$dest/README.md"
 cp LICENSE "$dest/LICENSE"
 echo "component project for $project written to $dest" >&2

@@ -25,6 +25,7 @@ import yaml
 from cli_runner import TOKEN
 from offline_install import SETUP_HINT, offline_env
 from servers.harness import GenericScheduler
+from servers.oidc_parts import EXCHANGE_AUDIENCE, EXCHANGE_CLIENT, EXCHANGE_FROM, REQUEST_TOKEN, CiIssuer
 from trigger_schedule.errors import EXIT_MEANINGS
 from trigger_schedule.options import ALL_OPTIONS
 
@@ -209,6 +210,7 @@ class ActSandbox:
         *,
         event: str = "push",
         payload: Mapping[str, Any] | None = None,
+        job_env: Mapping[str, str] | None = None,
     ) -> tuple[subprocess.CompletedProcess[str], Path]:
         out = self.root / f"out-{workflow}"
         shutil.rmtree(out, ignore_errors=True)
@@ -235,7 +237,7 @@ class ActSandbox:
             f"SELFTEST_OUT={out}",
         ]
         # No uv on PATH: the action bootstraps it with pip, as on a runner without uv.
-        for key, value in offline_env(self.root).items():
+        for key, value in {**offline_env(self.root), **(job_env or {})}.items():
             command += ["--env", f"{key}={value}"]
         if payload is not None:
             event_file = self.root / "event.json"
@@ -575,3 +577,32 @@ def test_hostile_inputs_cannot_inject_workflow_commands(hostile_run: HostileRun)
             injected += 1
             assert fence, f"an injected command outside a stop-commands fence: {line}"
     assert injected > 0
+
+
+def test_keyless_workflow_triggers_with_the_jobs_id_token(
+    act_sandbox: ActSandbox, generic_server: GenericScheduler, issuer: CiIssuer
+) -> None:
+    """act has no OIDC issuer: the test CI issuer's request endpoint stands in, passed as the runner passes it."""
+    generic_server.configure(oidc={"issuers": [issuer.url], "audience": EXCHANGE_AUDIENCE})
+    exchange = {
+        "token-url": f"{issuer.url}/token",
+        "client-id-env": "OIDC_CLIENT_ID",
+        "client-secret-env": "OIDC_CLIENT_SECRET",
+    }
+    job_env = {
+        **issuer.github_env(),
+        "OIDC_SCHEDULER_URL": generic_server.url,
+        "OIDC_EXCHANGE": json.dumps(exchange),
+        "OIDC_CLIENT_ID": EXCHANGE_CLIENT[0],
+        "OIDC_CLIENT_SECRET": EXCHANGE_CLIENT[1],
+    }
+    done, _ = act_sandbox.run("action-oidc.yml", generic_server, event="workflow_dispatch", job_env=job_env)
+    assert done.returncode == 0, _log(done)
+    assert sorted(b["jobName"] for b in _triggers(generic_server)) == ["instant", "ok"]
+    assert generic_server.oidc_rejections() == []
+    # Step 1's ID token, step 2's ID token, then the access token step 2 exchanged it for.
+    assert issuer.issued()[-3:] == [EXCHANGE_AUDIENCE, EXCHANGE_FROM, EXCHANGE_AUDIENCE]
+    # Neither token in act's log (the --debug step logs its requests): every JWT the issuer signs starts alike.
+    log = "\n".join(line for line in (done.stdout + done.stderr).splitlines() if "::add-mask::" not in line)
+    jwt_start = issuer.mint("x").split(".")[0]
+    assert jwt_start not in log and REQUEST_TOKEN not in log and EXCHANGE_CLIENT[1] not in log

@@ -25,6 +25,7 @@ import pytest
 import yaml
 from cli_runner import TOKEN
 from servers.harness import GenericScheduler
+from servers.oidc_parts import EXCHANGE_AUDIENCE, EXCHANGE_CLIENT, EXCHANGE_FROM, CiIssuer
 from trigger_schedule import __version__
 from trigger_schedule.options import ALL_OPTIONS
 from trigger_schedule.plan_schema import full_schema
@@ -44,6 +45,7 @@ GITLAB_INPUTS = {
     "job-name",
     "stage",
     "manual",
+    "oidc-id-token",
     "image",
     "retry",
     "python",
@@ -136,8 +138,8 @@ def test_inputs_reach_the_script_only_through_variables() -> None:
     for line in text.splitlines():
         if "$[[" in line:
             assert re.match(
-                r'\s*("\$\[\[ inputs\.job-name \]\]":|(stage|extends|image|retry|dotenv|junit|'
-                r"TRIGGER_SCHEDULE_[A-Z_]+):)",
+                r'\s*("\$\[\[ inputs\.job-name \]\]":|(stage|extends|image|retry|dotenv|junit|aud|'
+                r"TRIGGER_SCHEDULE_[A-Z_]+):|- \.trigger-schedule-(when|oidc)-\$)",
                 line,
             ), line
     _, body = _documents(COMPONENT)
@@ -189,7 +191,10 @@ def test_templates_pass_the_gitlab_ci_schema(tmp_path: Path) -> None:
             timeout=60,
         )
         assert result.returncode == 0, f"{path.name}: {result.stdout}{result.stderr}"
-    assert interpolated["trigger-schedule"]["extends"] == ".trigger-schedule-when-false"
+    assert interpolated["trigger-schedule"]["extends"] == [
+        ".trigger-schedule-when-false",
+        ".trigger-schedule-oidc-false",
+    ]
 
 
 def test_readme_examples_use_real_inputs(tmp_path: Path) -> None:
@@ -519,3 +524,47 @@ def test_hostile_inputs_reach_the_server_unchanged(pipeline: Any, tmp_path: Path
     assert not canary.exists()
     assert not list(p.repo.rglob("PWNED"))
     assert_no_token(p)
+
+
+# -- keyless auth: the job's OIDC ID token ---------------------------------------------------------
+# gitlab-ci-local 4.70.1 checks `id_tokens:` against GitLab's schema but issues no token (it has no OIDC issuer), so
+# these tests read the declaration from its expanded pipeline and hand the job the token GitLab would put in the
+# variable, minted by the test CI issuer, with --variable.
+
+
+def _oidc_pipeline(pipeline: Any, server: GenericScheduler, **inputs: Any) -> Pipeline:
+    p: Pipeline = pipeline(
+        {
+            "stages": ["trigger"],
+            "include": [component(**{"job-name": "keyless", "stage": "trigger", "oidc-id-token": True}, **inputs)],
+            "keyless": {"variables": {"TRIGGER_SCHEDULE_URL": "$SCHEDULER_URL"}},
+        }
+    )
+    return p
+
+
+@needs_gcl
+def test_component_declares_id_tokens_and_triggers_with_oidc(
+    pipeline: Any, generic_server: GenericScheduler, issuer: CiIssuer
+) -> None:
+    generic_server.configure(oidc={"issuers": [issuer.url], "audience": EXCHANGE_AUDIENCE})
+    p = _oidc_pipeline(
+        pipeline, generic_server, job="instant", **{"auth-type": "oidc", "oidc-audience": EXCHANGE_AUDIENCE}
+    )
+    assert p.run("--variable", f"TRIGGER_SCHEDULE_ID_TOKEN={issuer.mint(EXCHANGE_AUDIENCE)}") == 0, p.stdout
+    expanded = yaml.safe_load((p.repo / ".gitlab-ci-local" / "expanded-gitlab-ci.yml").read_text())
+    assert expanded["keyless"]["id_tokens"] == {"TRIGGER_SCHEDULE_ID_TOKEN": {"aud": EXCHANGE_AUDIENCE}}
+    assert len(p.triggers()) == 1  # the server takes only the issuer's tokens for the audience
+    assert generic_server.oidc_rejections() == []
+
+
+@needs_gcl
+def test_component_exchanges_the_id_token(pipeline: Any, generic_server: GenericScheduler, issuer: CiIssuer) -> None:
+    generic_server.configure(oidc={"issuers": [issuer.url], "audience": EXCHANGE_AUDIENCE})
+    exchange = {"token-url": f"{issuer.url}/token", "client-id-env": "EX_ID", "client-secret-env": "EX_SECRET"}
+    inputs = {"auth-type": "oidc-exchange", "oidc-audience": EXCHANGE_FROM, "oidc-exchange": json.dumps(exchange)}
+    p = _oidc_pipeline(pipeline, generic_server, job="instant", **inputs)
+    client = ["--variable", f"EX_ID={EXCHANGE_CLIENT[0]}", "--variable", f"EX_SECRET={EXCHANGE_CLIENT[1]}"]
+    assert p.run("--variable", f"TRIGGER_SCHEDULE_ID_TOKEN={issuer.mint(EXCHANGE_FROM)}", *client) == 0, p.stdout
+    assert len(p.triggers()) == 1
+    assert issuer.exchanges() >= 1

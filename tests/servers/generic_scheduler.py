@@ -4,7 +4,9 @@ It implements the contract in the "generic scheduler contract" section of the re
 ``POST {url}/v1/jobs/trigger`` with JSON ``{"jobName": ..., "parameters": {...}}`` and
 ``Authorization: Bearer <token>``, plus the project's defaults: run status, run lookup by
 idempotency key, logs with offsets, cancellation, ``Idempotency-Key`` replay and optional HMAC
-request signing. ``/_admin`` endpoints (no auth) let tests define jobs, inject faults, read
+request signing, and OIDC bearer tokens: with ``oidc`` configured (``/_admin/config``), only an RS256 JWT signed by
+a trusted issuer's JWKS, for the configured audience, unexpired, is accepted. ``/_admin`` endpoints (no auth) let
+tests define jobs, inject faults, read
 the recorded requests and reset state.
 
 Standard library only, so it runs under any Python 3.9+:
@@ -26,10 +28,15 @@ import struct
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+import jwt_rs256
 
 DEFAULT_TOKEN = "test-token"
 SIGNATURE_MAX_SKEW_S = 300
@@ -132,6 +139,10 @@ class State:
     # The optional batch status endpoint (`GET /v1/jobs/runs?ids=...`); off, `ids` is ignored as by a server
     # that predates it (the request is then a run lookup without its key: 400).
     batch_status: bool = True
+    # OIDC: {"issuers": [...], "audience": ...}; why each refused token was refused.
+    oidc: Optional[dict[str, Any]] = None
+    oidc_rejections: list[str] = field(default_factory=list)
+    jwks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def reset(self) -> None:
         with self.lock:
@@ -146,6 +157,9 @@ class State:
             self.long_poll = True
             self.status_retry_after = None
             self.batch_status = True
+            self.oidc = None
+            self.oidc_rejections.clear()
+            self.jwks.clear()
 
     def job(self, name: str) -> Optional[JobSpec]:
         return self.custom_jobs.get(name) or BUILTIN_JOBS.get(name)
@@ -352,8 +366,46 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(401, "missing or malformed Authorization header (want: Bearer <token>)", challenge)
         with state.lock:
             expected = state.token
+            oidc = state.oidc
+        if oidc is not None:
+            self.check_jwt(presented, oidc, challenge)
+            return
         if not hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8")):
             raise HttpError(403, "token is not allowed to use this scheduler")
+
+    def check_jwt(self, token: str, oidc: dict[str, Any], challenge: dict[str, str]) -> None:
+        """What a scheduler must verify of an OIDC token: signature (the issuer's JWKS), iss, aud, exp."""
+        state = self.server.state
+        issuer = jwt_rs256.unverified_claims(token).get("iss")
+        try:
+            if issuer not in oidc["issuers"]:
+                raise jwt_rs256.InvalidToken(f"issuer {issuer!r} is not trusted")
+            try:
+                jwt_rs256.verify(token, self.jwks(issuer), issuers=oidc["issuers"], audience=oidc["audience"])
+            except jwt_rs256.InvalidToken as first:
+                if "no key" not in str(first):
+                    raise
+                jwt_rs256.verify(
+                    token, self.jwks(issuer, fresh=True), issuers=oidc["issuers"], audience=oidc["audience"]
+                )
+        except jwt_rs256.InvalidToken as exc:
+            with state.lock:
+                state.oidc_rejections.append(str(exc))
+            raise HttpError(401, f"invalid OIDC token: {exc}", challenge) from None
+
+    def jwks(self, issuer: str, fresh: bool = False) -> dict[str, Any]:
+        state = self.server.state
+        with state.lock:
+            cached = state.jwks.get(issuer)
+        if cached is not None and not fresh:
+            return cached
+        with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=5) as response:
+            jwks_uri = json.loads(response.read())["jwks_uri"]
+        with urllib.request.urlopen(jwks_uri, timeout=5) as response:
+            keys: dict[str, Any] = json.loads(response.read())
+        with state.lock:
+            state.jwks[issuer] = keys
+        return keys
 
     def check_signature(self, body: bytes) -> None:
         with self.server.state.lock:
@@ -558,6 +610,9 @@ class Handler(BaseHTTPRequestHandler):
         elif route == ("GET", "/_admin/faults"):
             with state.lock:
                 self.send_json(200, {"faults": {k: list(v) for k, v in state.faults.items()}})
+        elif route == ("GET", "/_admin/oidc"):
+            with state.lock:
+                self.send_json(200, {"rejections": list(state.oidc_rejections)})
         elif route == ("POST", "/_admin/config"):
             self.configure(self.admin_json(body))
         else:
@@ -613,6 +668,8 @@ class Handler(BaseHTTPRequestHandler):
                 state.status_retry_after = payload["status_retry_after"]
             if "batch_status" in payload:
                 state.batch_status = bool(payload["batch_status"])
+            if "oidc" in payload:
+                state.oidc = payload["oidc"]
             signing = state.signing_secret is not None
         self.send_json(200, {"ok": True, "signing": signing})
 

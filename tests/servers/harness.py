@@ -173,6 +173,11 @@ class GenericScheduler:
         self._admin("POST", "reset", {})
         self.token, self.signing_secret = self._initial
 
+    def oidc_rejections(self) -> list[str]:
+        """Why the server refused each OIDC token it refused (expired, wrong audience, ...)."""
+        rejections: list[str] = self._admin("GET", "oidc")["rejections"]
+        return rejections
+
     def define_job(self, name: str, outcome: str, duration_s: float, status_word: Optional[str] = None) -> None:
         self._admin(
             "POST",
@@ -192,13 +197,17 @@ class GenericScheduler:
         long_poll: Optional[bool] = None,
         status_retry_after: Union[float, _Unset, None] = UNSET,
         batch_status: Optional[bool] = None,
+        oidc: Union[dict[str, Any], _Unset, None] = UNSET,
     ) -> None:
         """Change credentials and the contract's optional parts (until the next reset); signing_secret=None turns
         request signing off, long_poll=False makes status requests ignore `wait=`, status_retry_after sets the
-        Retry-After poll hint on status answers, batch_status=False turns the batch status endpoint off."""
+        Retry-After poll hint on status answers, batch_status=False turns the batch status endpoint off,
+        oidc={"issuers": [...], "audience": ...} accepts only OIDC tokens (None: the static token again)."""
         payload: dict[str, Any] = {}
         if batch_status is not None:
             payload["batch_status"] = batch_status
+        if not isinstance(oidc, _Unset):
+            payload["oidc"] = oidc
         if long_poll is not None:
             payload["long_poll"] = long_poll
         if not isinstance(status_retry_after, _Unset):

@@ -33,12 +33,17 @@ def serving(
             _wait_for_health(f"http://127.0.0.1:{ports[0]}{health_path}")
         yield ports
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM by PID, then SIGKILL after 5 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
 
 
 def _wait_for_ports(process: subprocess.Popen[bytes], port_files: Sequence[Path]) -> list[int]:

@@ -270,6 +270,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 def _check_credentials(plan: Any, args: argparse.Namespace, env: Mapping[str, str], console: Any) -> None:
     """Every platform the run's triggers use must have its credential before anything is sent (a dry run warns)."""
+    from trigger_schedule import oidc
     from trigger_schedule.secrets import missing_credential
 
     selected = {n.strip() for n in (args.only or "").split(",") if n.strip()}
@@ -285,7 +286,11 @@ def _check_credentials(plan: Any, args: argparse.Namespace, env: Mapping[str, st
         used.add(trigger.platform)
         todo.extend(by_name[n] for n in trigger.needs if n in by_name)
     for name in sorted(used):
-        problem = missing_credential(name, plan.platforms[name].auth, env, args.token_env)
+        auth = plan.platforms[name].auth
+        if auth.get("type") in oidc.OIDC_TYPES:
+            problem: Any = oidc.missing_credential(f"platform {name}", auth, env)
+        else:
+            problem = missing_credential(name, auth, env, args.token_env)
         if problem and args.dry_run:
             console.warn(f"{problem.message} (a real run stops here)")
         elif problem:

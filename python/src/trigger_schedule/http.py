@@ -147,13 +147,15 @@ class HttpClient:
         read_timeout: float | None = None,
         secret_response: bool = False,
         retry_if: Callable[[requests.Response], bool] | None = None,
+        auth: tuple[str, str] | None = None,
     ) -> requests.Response:
         """Send with retries; `deadline` is a `clock.monotonic()` value no retry may pass.
 
         A non-idempotent request (a trigger without an idempotency key) is retried only on 429,
         which promises it was not processed. `secret_response` keeps a successful answer (a login that
         returns a token) out of the --debug log, since the token is not known to the redactor yet.
-        `retry_if` marks further answers as transient, for a platform that says so in its own way.
+        `retry_if` marks further answers as transient, for a platform that says so in its own way. `auth` is HTTP
+        Basic for this request alone (an OAuth client), in place of the session's credential.
         """
         deadline = _effective_deadline(deadline)
         payload, send_headers = _encode(json, data, headers)
@@ -173,7 +175,7 @@ class HttpClient:
         for state in retrying:
             self._log_request(method, url, send_headers, payload, params)
             response, error = self._send(
-                method, url, what, payload, params, send_headers, deadline, read_timeout, stream
+                method, url, what, payload, params, send_headers, deadline, read_timeout, stream, auth
             )
             transient = False
             if response is None:
@@ -202,6 +204,7 @@ class HttpClient:
         deadline: float | None,
         read_timeout: float | None,
         stream: bool,
+        auth: tuple[str, str] | None = None,
     ) -> tuple[requests.Response | None, Exception | None]:
         """One attempt: the answer, or the connection error to retry on; a TLS failure is final."""
         self.calls += 1
@@ -216,6 +219,7 @@ class HttpClient:
                 allow_redirects=False,
                 verify=self._verify,
                 stream=stream,
+                auth=auth,
             )
         except requests.exceptions.SSLError as exc:
             cause = _tls_cause(exc)
@@ -337,9 +341,11 @@ def raise_for_response(response: requests.Response, what: str) -> None:
         return
     origin = _origin(response.url or "")
     if status in (401, 403):
+        # A refreshed OIDC credential names its audience and source (oidc.RefreshingCredential).
+        hint = getattr(response.request, "credential_hint", None)
         raise AuthError(
             f"{what}: {origin} rejected the credentials (HTTP {status}): {_excerpt(response)}",
-            hint="check the token (TRIGGER_SCHEDULE_TOKEN or the platform's auth) and its permissions",
+            hint=hint or "check the token (TRIGGER_SCHEDULE_TOKEN or the platform's auth) and its permissions",
             status_code=status,
         )
     if status < 500:

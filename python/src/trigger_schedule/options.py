@@ -183,6 +183,9 @@ TRIGGER_OPTIONS: tuple[Option, ...] = (
     Option(("--username-env",), section="auth", key="username-env", metavar="NAME"),
     Option(("--password-env",), section="auth", key="password-env", metavar="NAME"),
     Option(("--auth-header",), section="auth", key="header"),
+    Option(("--oidc-audience",), section="auth", key="audience"),
+    Option(("--id-token-env",), section="auth", key="id-token-env", metavar="NAME"),
+    Option(("--oidc-exchange",), section="auth", key="exchange", metavar="MAP"),
     Option(("--ca-bundle",), section="tls", key="ca-bundle", metavar="PATH"),
     Option(("--client-cert",), section="tls", key="client-cert", metavar="PATH"),
     Option(("--client-key",), section="tls", key="client-key", metavar="PATH"),
@@ -268,7 +271,7 @@ def trigger_defaults() -> dict[str, Any]:
 # -- the Jenkins step's keys ------------------------------------------------------------------------
 
 # Keys of the step itself, not of the CLI (jenkins-shared-lib/vars/triggerSchedule.txt).
-JENKINS_STEP_KEYS = ("credentialsId", "installSpec", "cliPath", "python", "confirm")
+JENKINS_STEP_KEYS = ("credentialsId", "oidcCredentialsId", "installSpec", "cliPath", "python", "confirm")
 JENKINS_KEYS_ENV = ENV_PREFIX + "JENKINS_KEYS"
 
 

@@ -83,8 +83,9 @@ class PlanRunner:
     def platform(self, name: str) -> Platform:
         with self._platform_lock:
             if name not in self._platforms:
+                spec = self.plan.platforms[name]
                 self._platforms[name] = build_platform(
-                    self.plan.platforms[name], self.clock, self.console, self.environ, self.options.token_env
+                    spec, self.clock, self.console, self.environ, self.options.token_env, self.options.dry_run
                 )
             return self._platforms[name]
 

@@ -27,10 +27,15 @@ class Redactor:
         self._lock = threading.Lock()
         self._needles: list[str] = []
 
+    @staticmethod
+    def forms(secret: str) -> list[str]:
+        """The secret and the encodings it may be written in (URL, form and base64)."""
+        return sorted({secret, quote(secret, safe=""), quote_plus(secret), _b64(secret)}, key=len, reverse=True)
+
     def add(self, secret: str | None) -> None:
         if not secret or len(secret) < _MIN_SECRET_LENGTH:
             return
-        forms = {secret, quote(secret, safe=""), quote_plus(secret), _b64(secret)}
+        forms = self.forms(secret)
         with self._lock:
             for form in forms:
                 if form not in self._needles:
@@ -98,6 +103,7 @@ class RedactingStream(io.TextIOBase):
 DEFAULT_TOKEN_ENV = "TRIGGER_SCHEDULE_TOKEN"
 DEFAULT_USERNAME_ENV = "TRIGGER_SCHEDULE_USERNAME"
 DEFAULT_PASSWORD_ENV = "TRIGGER_SCHEDULE_PASSWORD"
+DEFAULT_ID_TOKEN_ENV = "TRIGGER_SCHEDULE_ID_TOKEN"
 
 
 def credential_envs(auth: Mapping[str, Any], default_token_env: str | None = None) -> tuple[str, str, str]:
@@ -117,6 +123,9 @@ def register_plan_secrets(
         token_env, _, password_env = credential_envs(auth, default_token_env)
         REDACTOR.add(environ.get(token_env))
         REDACTOR.add(environ.get(password_env))
+        # OIDC: the CI's ID token in a variable, and the exchange's client secret (oidc.py reads them).
+        REDACTOR.add(environ.get(auth.get("id-token-env") or DEFAULT_ID_TOKEN_ENV))
+        REDACTOR.add(environ.get(str(dict(auth.get("exchange") or {}).get("client-secret-env") or "")))
         if auth.get("token-file"):
             # An unreadable or empty file is reported, with its hint, when the platform is built.
             with contextlib.suppress(ConfigError):
