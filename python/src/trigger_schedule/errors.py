@@ -9,7 +9,7 @@ class ExitCode(IntEnum):
     OK = 0  # all succeeded, skipped, or triggered without waiting
     JOB_FAILED = 1  # a downstream run failed or was cancelled
     USAGE = 2  # usage, config or validation error: nothing was triggered
-    AUTH = 3  # the platform rejected the credentials (401/403)
+    AUTH = 3  # the platform rejected the credentials (401/403), or the OIDC token could not be had
     REJECTED = 4  # the platform rejected the trigger (other 4xx)
     UNREACHABLE = 5  # connection failed or 5xx after retries
     TIMEOUT = 6  # the wait outlived its timeout
@@ -23,7 +23,7 @@ EXIT_MEANINGS = {
     ExitCode.OK: "every trigger succeeded, was skipped, or was triggered without waiting",
     ExitCode.JOB_FAILED: "a downstream job failed or was cancelled",
     ExitCode.USAGE: "usage, config or validation error; nothing was triggered",
-    ExitCode.AUTH: "the platform rejected the credentials (HTTP 401/403)",
+    ExitCode.AUTH: "the platform rejected the credentials (HTTP 401/403), or no OIDC ID token was available or it was refused",
     ExitCode.REJECTED: "the platform rejected the trigger (another HTTP 4xx, e.g. an unknown job)",
     ExitCode.UNREACHABLE: "the platform was unreachable, or answered 5xx/429, after retries",
     ExitCode.TIMEOUT: "waiting timed out",
