@@ -456,7 +456,11 @@ class Handler(BaseHTTPRequestHandler):
         wait = _seconds(query.get("wait"))
         if state.long_poll and wait is not None:
             until = time.monotonic() + min(wait, 60.0)
-            while view.get("status") == query.get("state", view.get("status")) and time.monotonic() < until:
+            while (
+                not self.lookup(run_id, lambda run, now: run.is_terminal(now))
+                and view.get("status") == query.get("state", view.get("status"))
+                and time.monotonic() < until
+            ):
                 time.sleep(0.05)
                 view = self.lookup(run_id, lambda run, now: run.view(now))
             headers["Long-Poll"] = f"{min(wait, 60.0):g}"
