@@ -57,3 +57,12 @@ def test_a_server_hint_wins_within_its_bounds() -> None:
     assert schedule.next_wait(1.0, hint=7.0) == 7.0
     assert schedule.next_wait(1.0, hint=0.0) == HINT_FLOOR_S
     assert schedule.next_wait(1.0, hint=1e6) == HINT_CEILING_S
+
+
+@pytest.mark.parametrize("share", [0.96, 1.04])
+def test_a_long_run_a_few_per_cent_off_its_history_is_still_seen_within_a_second(share: float) -> None:
+    random.seed(5)
+    end = 600.0 * share
+    moments = reads_until(PollSchedule(BACKOFF, started=0.0, expected=600.0), end=end)
+    assert moments[-1] - end <= 1.0
+    assert len(moments) / (moments[-1] / 60) <= 10

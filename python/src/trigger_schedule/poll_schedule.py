@@ -2,9 +2,9 @@
 
 Polling trades lag against calls. Without history the waits grow (jittered) from `poll-interval` to
 `poll-max-interval`. When the platform knows how long the job usually takes, the run is read every
-`poll-max-interval` (the last gap up to twice that) until shortly before then, and every
-`poll-interval` for a while around it, where the end is most likely; a run that outlasts that window
-falls back to the growing backoff.
+`poll-max-interval` (the last gap up to twice that) until shortly before then (5 % of it, at least
+a second), and every `poll-interval` from there to as long past it (at least 10 s), where the end is
+most likely; a run that outlasts that window falls back to the growing backoff.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from trigger_schedule.backoff import Backoff
 # A hint from the server is honoured within these bounds (a zero hint would spin; hours would stall).
 HINT_FLOOR_S = 0.1
 HINT_CEILING_S = 300.0
-# How long before the expected end the close reading starts, and how long it goes on past it.
+# The close reading spans the expected end by this share of it on either side (runs of one job vary by a few
+# per cent), starting at least LEAD_S before it and going on at least CLOSE_WINDOW_MIN_S past it.
+CLOSE_WINDOW_SHARE = 0.05
 LEAD_S = 1.0
 CLOSE_WINDOW_MIN_S = 10.0
-CLOSE_WINDOW_SHARE = 0.25
 
 
 @dataclass
@@ -35,8 +36,9 @@ class PollSchedule:
             return min(max(hint, HINT_FLOOR_S), HINT_CEILING_S)
         if self.expected is not None:
             elapsed = now - self.started
-            close_from = self.expected - LEAD_S
-            close_until = self.expected + max(CLOSE_WINDOW_MIN_S, CLOSE_WINDOW_SHARE * self.expected)
+            margin = CLOSE_WINDOW_SHARE * self.expected
+            close_from = self.expected - max(LEAD_S, margin)
+            close_until = self.expected + max(CLOSE_WINDOW_MIN_S, margin)
             if elapsed < close_from:
                 # The last gap before the close reading may stretch to twice the cap, so a short job is
                 # not read moments before it.
