@@ -33,8 +33,8 @@ SECONDS = 20
 
 
 def _plan(server: AirflowServer, n: int, tag: str) -> dict[str, Any]:
-    platform = {"type": "airflow", "url": server.url,
-                "auth": {"type": "basic", "username-env": "AIRFLOW_USERNAME", "password-env": "AIRFLOW_PASSWORD"}}  # fmt: skip
+    auth = {"type": "basic", "username-env": "AIRFLOW_USERNAME", "password-env": "AIRFLOW_PASSWORD"}
+    platform = {"type": "airflow", "url": server.url, "auth": auth}
     triggers = [{"name": f"{tag}{i}", "job": "ts_slow", "params": {"seconds": SECONDS}, "logs": False,
                  "timeout": "15m"} for i in range(n)]  # fmt: skip
     return {"version": 1, "max-parallel": n, "platforms": {"a": platform}, "triggers": triggers}
@@ -42,9 +42,8 @@ def _plan(server: AirflowServer, n: int, tag: str) -> dict[str, Any]:
 
 def _reads(server: AirflowServer) -> int:
     text = (server.home / "api-server.log").read_text(encoding="utf-8", errors="replace")
-    return sum(
-        1 for line in text.splitlines() if "dagRuns/list" in line or ("GET /api/v2/dags/ts_slow/dagRuns/" in line)
-    )
+    lines = text.splitlines()
+    return sum(1 for line in lines if "dagRuns/list" in line or "GET /api/v2/dags/ts_slow/dagRuns/" in line)
 
 
 def _sample(server: AirflowServer, n: int, mode: str, src: Path) -> str:
@@ -62,11 +61,12 @@ def _sample(server: AirflowServer, n: int, mode: str, src: Path) -> str:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{mode} N={n}: exit {os.waitstatus_to_exitcode(status)}\n{error[-2000:]}")
     runs = sorted(server.list_runs("ts_slow"), key=lambda r: r.get("start_date") or "")[-n:]
-    slowest = max(datetime.fromisoformat(r["end_date"]).timestamp() - datetime.fromisoformat(r["start_date"]).timestamp()
-                  for r in runs)  # fmt: skip
+    stamp = datetime.fromisoformat
+    slowest = max(stamp(r["end_date"]).timestamp() - stamp(r["start_date"]).timestamp() for r in runs)
     reads = _reads(server) - reads_before
+    cpu, rss = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
     return (f"| {n} | {mode} | {wall:.1f} s | {slowest:.1f} s | +{wall - slowest:.1f} s "
-            f"| {usage.ru_utime + usage.ru_stime:.1f} s | {usage.ru_maxrss / 1024:.0f} MB | {reads / (wall / 60):.1f} |")  # fmt: skip
+            f"| {cpu:.1f} s | {rss:.0f} MB | {reads / (wall / 60):.1f} |")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)], capture_output=True)
     text = f"""# A plan of N triggers against a real Airflow 3: one waiter against a thread per run
 
-Made by `bench/bench_scale_airflow.py` on {time.strftime("%Y-%m-%d")}, 2 CPUs shared by the CLI and Airflow 3 (api-server,
-scheduler, dag-processor, LocalExecutor with parallelism {most}); one sample per row. `before` is `{args.baseline}`.
+Made by `bench/bench_scale_airflow.py` on {time.strftime("%Y-%m-%d")}, 2 CPUs shared by the CLI and Airflow 3
+(api-server, scheduler, dag-processor, LocalExecutor with parallelism {most}); one sample per row. `before` is
+`{args.baseline}`.
 Reads are the api-server's logged status reads (a run's GET, and batch `dagRuns/list`) per waited minute.
 
 | N | code | wall | slowest run | wall over it | client CPU | peak RSS | status reads per waited minute |
