@@ -23,7 +23,10 @@ EXIT_MEANINGS = {
     ExitCode.OK: "every trigger succeeded, was skipped, or was triggered without waiting",
     ExitCode.JOB_FAILED: "a downstream job failed or was cancelled",
     ExitCode.USAGE: "usage, config or validation error; nothing was triggered",
-    ExitCode.AUTH: "the platform rejected the credentials (HTTP 401/403), or no OIDC ID token was to be had",
+    ExitCode.AUTH: (
+        "the platform rejected the credentials (HTTP 401/403), or keyless auth failed (no OIDC ID token, "
+        "or its exchange refused)"
+    ),
     ExitCode.REJECTED: "the platform rejected the trigger (another HTTP 4xx, e.g. an unknown job)",
     ExitCode.UNREACHABLE: "the platform was unreachable, or answered 5xx/429, after retries",
     ExitCode.TIMEOUT: "waiting timed out",

@@ -164,14 +164,7 @@ class HttpClient:
         response: requests.Response | None = None
         error: Exception | None = None
         transient = False
-        retrying = Retrying(
-            stop=stop_after_attempt(self.options.max_attempts) | stop_before_deadline(deadline, self.clock),
-            wait=wait_retry_after(wait_backoff(self.options.backoff, self._rng)),
-            clock=self.clock,
-            before_sleep=lambda state: self._before_retry(
-                method, url, f"{what}: {_describe(response, error)}; retry {state.attempt} in {state.next_wait:.1f}s"
-            ),
-        )
+        retrying = self._retrying(method, url, deadline, lambda: f"{what}: {_describe(response, error)}")
         for state in retrying:
             self._log_request(method, url, send_headers, payload, params)
             response, error = self._send(
@@ -192,6 +185,17 @@ class HttpClient:
                 break
             state.retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
         return self._gave_up(response, error, transient, what, url, retrying.state.attempt, raise_for_status)
+
+    def _retrying(self, method: str, url: str, deadline: float | None, failure: Callable[[], str]) -> Retrying:
+        """The attempts of one request: bounded by max-attempts and the deadline, `Retry-After` honoured."""
+        return Retrying(
+            stop=stop_after_attempt(self.options.max_attempts) | stop_before_deadline(deadline, self.clock),
+            wait=wait_retry_after(wait_backoff(self.options.backoff, self._rng)),
+            clock=self.clock,
+            before_sleep=lambda state: self._before_retry(
+                method, url, f"{failure()}; retry {state.attempt} in {state.next_wait:.1f}s"
+            ),
+        )
 
     def _send(
         self,

@@ -46,6 +46,7 @@ class _Entry:
     spec: Suspension
     resume: Resume
     due: float
+    added: float = 0.0
     schedule: PollSchedule | None = None
     streamer: LogStreamer | None = None
     last: RunStatus | None = None
@@ -91,7 +92,7 @@ class PlanWaiter:
         if isinstance(spec, Pause):
             entry = _Entry(spec, resume, due=now + max(0.0, spec.seconds))
         else:
-            entry = _Entry(spec, resume, due=now, schedule=self._schedule(spec, now))
+            entry = _Entry(spec, resume, due=now, added=now)
             if spec.logs:
                 title = f"{spec.name} logs (run {spec.run.run_id})"
                 entry.streamer = LogStreamer(spec.platform, spec.run, self.console, title, self.clock)
@@ -334,7 +335,8 @@ class PlanWaiter:
 
     def _next_wait(self, entry: _Entry, hint: float | None, waits: dict[int, float] | None) -> float:
         """The entry's next wait; in a batch, a shared schedule advances once for all its runs."""
-        assert entry.schedule is not None
+        if entry.schedule is None:  # made at the first read, so a run that only streams never asks for history
+            entry.schedule = self._schedule(entry.wait, entry.added)
         key = id(entry.schedule)
         if waits is not None and key in waits:
             return waits[key]

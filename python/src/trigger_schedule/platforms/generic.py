@@ -60,6 +60,7 @@ class GenericPlatform(Platform):
         "batch": "`batch-status-url` (`GET /v1/jobs/runs?ids=`), 100 a call, long-polled",
     }
     can_list_active = True
+    batch_status_limit = 100  # `batch-size`'s default; an instance takes its plan's, or 0 without batch-status-url
     options_schema = {
         "type": "object",
         "additionalProperties": False,
