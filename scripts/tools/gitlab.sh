@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: node (npm installs into the shared .tools/node)
 # Setup for the GitLab face's tests: rsync and gitlab-ci-local (pinned) under .tools/node.
 # Idempotent and quick when already installed; scripts/test.sh runs it on every CI machine.
 set -euo pipefail

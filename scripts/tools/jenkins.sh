@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: node (npm installs into the shared .tools/node)
 # Setup for the Jenkins face's tests: Groovy (Debian's 2.4, the line Jenkins' CPS runs) and npm-groovy-lint
 # (pinned) under .tools/node. Idempotent and quick when already installed; scripts/test.sh runs it on every CI machine.
 set -euo pipefail
