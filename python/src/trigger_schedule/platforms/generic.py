@@ -285,16 +285,7 @@ class GenericPlatform(Platform):
         hold = parse_duration(self.opts["long-poll"], "options.long-poll")
         if deadline is not None:
             hold = max(0.0, min(hold, deadline - self.clock.monotonic()))
-        response = self.http.request(
-            "GET",
-            url,
-            headers={"Accept": "application/json", **self._auth},
-            what=f"status of {len(runs)} runs",
-            deadline=deadline,
-            params={"wait": f"{hold:g}s"} if hold else None,
-            read_timeout=(hold + self.http.options.read_timeout) if hold else None,
-            raise_for_status=False,
-        )
+        response = self._held_get(url, f"status of {len(runs)} runs", deadline, hold, raise_for_status=False)
         if response.status_code in (400, 404, 405, 501):
             self.batch_status_limit = 0  # the scheduler has no batch endpoint: read one run at a time from now on
             return {}
@@ -310,8 +301,7 @@ class GenericPlatform(Platform):
             run_id = str(jsonpointer.first(document, _as_list(self.opts["run-id-pointer"])))
             word = jsonpointer.resolve(document, self.opts["status-pointer"])
             if run_id in asked and word is not None:  # a server that ignores `ids` may list others too
-                state = self.states.get(str(word).lower(), RunState.RUNNING)
-                statuses[run_id] = RunStatus(state, str(word), url=asked[run_id].url, poll_after=hint)
+                statuses[run_id] = RunStatus(self._state_of(word), str(word), url=asked[run_id].url, poll_after=hint)
         return statuses
 
     def watch(self, run: RunRef, deadline: float) -> Iterator[RunStatus] | None:
@@ -335,21 +325,38 @@ class GenericPlatform(Platform):
                 return  # a hold that took no time on this clock (an injected one) cannot bound the wait: poll
             last = status
 
+    def _state_of(self, word: Any) -> RunState:
+        """The state a status word means: the defaults and options.states, case-insensitive; else running."""
+        return self.states.get(str(word).lower(), RunState.RUNNING)
+
+    def _held_get(
+        self,
+        url: str,
+        what: str,
+        deadline: float | None,
+        wait: float | None,
+        params: dict[str, str] | None = None,
+        raise_for_status: bool = True,
+    ) -> requests.Response:
+        """A status GET; with `wait`, asking the server to hold it that long (long-poll) and reading that long more."""
+        return self.http.request(
+            "GET",
+            url,
+            headers={"Accept": "application/json", **self._auth},
+            what=what,
+            deadline=deadline,
+            params={"wait": f"{wait:g}s", **(params or {})} if wait else None,
+            read_timeout=(wait + self.http.options.read_timeout) if wait else None,
+            raise_for_status=raise_for_status,
+        )
+
     def _status(
         self, run: RunRef, deadline: float | None, wait: float | None = None, state: str | None = None
     ) -> tuple[RunStatus, bool]:
         """The run's status, and whether the server held the request (it supports long-poll)."""
         url = self._url(self.opts["status-url"], runId=run.run_id)
-        query = {"wait": f"{wait:g}s", **({"state": state} if state else {})} if wait else None
-        response = self.http.request(
-            "GET",
-            url,
-            headers={"Accept": "application/json", **self._auth},
-            what=f"status of run {run.run_id}",
-            deadline=deadline,
-            params=query,
-            read_timeout=(wait + self.http.options.read_timeout) if wait else None,
-        )
+        what = f"status of run {run.run_id}"
+        response = self._held_get(url, what, deadline, wait, {"state": state} if state else None)
         document = _json(response, f"status of run {run.run_id}")
         word = jsonpointer.resolve(document, self.opts["status-pointer"])
         if word is None:
@@ -359,7 +366,7 @@ class GenericPlatform(Platform):
             )
         raw = str(word)
         hint = parse_retry_after(response.headers.get("Retry-After"))
-        status = RunStatus(state=self.states.get(raw.lower(), RunState.RUNNING), raw=raw, url=run.url, poll_after=hint)
+        status = RunStatus(state=self._state_of(raw), raw=raw, url=run.url, poll_after=hint)
         return status, bool(wait) and "Long-Poll" in response.headers
 
     def logs(self, run: RunRef, cursor: Any) -> LogChunk | None:
