@@ -24,7 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from report import publish  # noqa: E402
 from servers.harness import GenericScheduler  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS-deadline.md"
@@ -112,10 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     text = report(samples, args.rounds)
-    print(text)
-    if args.write:
-        RESULTS.write_text(text, encoding="utf-8")
-    return 0
+    return publish(text, RESULTS, args.write)
 
 
 if __name__ == "__main__":

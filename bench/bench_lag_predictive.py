@@ -30,8 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-
 from bench_lag_rundeck import CLI, STANDIN, Rundeck, _p95, clean_env, serving  # noqa: E402
+from report import publish  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS-lag-predictive.md"
 MODES = ("with history", "no history")
@@ -114,10 +114,7 @@ Made by `bench/bench_lag_predictive.py` on {time.strftime("%Y-%m-%d")}, 2 CPUs, 
 
 {chr(10).join(rows)}
 """
-    print(text)
-    if args.write:
-        RESULTS.write_text(text, encoding="utf-8")
-    return 0
+    return publish(text, RESULTS, args.write)
 
 
 if __name__ == "__main__":

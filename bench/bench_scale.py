@@ -31,7 +31,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from report import publish  # noqa: E402
 from servers.harness import GenericScheduler  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS-scale.md"
@@ -158,10 +160,7 @@ logs off. `before` is the code at `{args.baseline}` (a thread per waiting run; m
 
 {_table(samples, args.seconds)}
 """
-    print(text)
-    if args.write:
-        RESULTS.write_text(text, encoding="utf-8")
-    return 0
+    return publish(text, RESULTS, args.write)
 
 
 if __name__ == "__main__":

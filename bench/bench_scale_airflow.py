@@ -25,8 +25,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "platforms" / "airflow"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from airflow_harness import CREDENTIALS, AirflowServer  # noqa: E402
+from report import publish  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS-scale-airflow.md"
 SECONDS = 20
@@ -105,10 +107,7 @@ Reads are the api-server's logged status reads (a run's GET, and batch `dagRuns/
 |---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 """
-    print(text)
-    if args.write:
-        RESULTS.write_text(text, encoding="utf-8")
-    return 0
+    return publish(text, RESULTS, args.write)
 
 
 if __name__ == "__main__":
